@@ -1,0 +1,16 @@
+"""ComfyUI-FlowSearch: reward-guided inference-time scaling for flow models (V3 node pack).
+
+ComfyUI finds `comfy_entrypoint`; everything ComfyUI-specific is imported inside it, so this package (and
+`sampling`, `rewards`) can be imported without ComfyUI."""
+
+
+async def comfy_entrypoint():
+    from comfy_api.latest import ComfyExtension
+
+    from .nodes import reward_nodes, sampling_nodes
+
+    class FlowSearchExtension(ComfyExtension):
+        async def get_node_list(self):
+            return [*sampling_nodes.NODES, *reward_nodes.NODES]
+
+    return FlowSearchExtension()

@@ -1,0 +1,2 @@
+"""Reward nodes (loaders per family, Reward Combine, Score Images). Filled in by the rewards work (issue 4)."""
+NODES = []

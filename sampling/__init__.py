@@ -1,0 +1,12 @@
+"""FlowSearch sampling core: pure torch (no ComfyUI import), usable as a Python API.
+
+    import sampling
+    x = sampling.sample(denoise, noise, interpolant="vp", sde=True, steps=10)
+"""
+from .analytic import GaussianMixture
+from .interpolants import INTERPOLANTS, VP, Cosine, Interpolant, Linear, Polynomial, get_interpolant
+from .sde import (DIFFUSIONS, GRIDS, clean_estimate, diffusion_coefficient, em_step, particle_noise, sample,
+                  sample_on_grid, time_grid)
+from .ksampler import sample_sde_k
+
+__version__ = "0.1.0"

@@ -1,0 +1,164 @@
+"""The SDE sampler and Interpolant Converter inside ComfyUI: in-process on the tiny FLUX, and through the
+real server with the shipped workflow (loader substitution as documented in scripts/host.py)."""
+import hashlib
+import importlib
+import os
+
+import pytest
+import torch
+
+import host
+
+WF = os.path.join(host.ROOT, "workflows", "flux_schnell_vp_sde.json")
+
+
+@pytest.fixture(scope="module")
+def flux(comfy_inproc):
+    import comfy.sample  # noqa: F401
+    sn = importlib.import_module("comfyui_flowsearch.nodes.sampling_nodes")
+    model = comfy_inproc.tiny_flux()
+    g = torch.Generator().manual_seed(0)
+    cond = [[torch.randn(1, 8, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
+    return sn, model, cond
+
+
+def _run(model, sampler, sigmas, cond, noise, seed=0):
+    import comfy.sample
+    latent = torch.zeros_like(noise)
+    return comfy.sample.sample_custom(model, noise, 1.0, sampler, sigmas, cond, cond, latent, seed=seed,
+                                      disable_pbar=True)
+
+
+def _convert(sn, model, interpolant="vp"):
+    return sn.InterpolantConverter.execute(model, interpolant, 0.1, 20.0, 2.0).result[0]
+
+
+def test_tiny_flux_ode_is_interpolant_invariant(flux):
+    """Linear-ODE on the raw model and VP-ODE on the converted model, same noise, fine grids → same latents."""
+    sn, model, cond = flux
+    vp = _convert(sn, model)
+    steps = 300
+    ode = sn.FlowSearchSDESampler.execute(False, "square", 3.0).result[0]
+    sig_vp = sn.FlowSearchScheduler.execute(vp, steps, "uniform").result[0]
+    t0 = float(sig_vp[0] / (1 + sig_vp[0]))
+    sig_lin = torch.linspace(t0, 0.0, steps + 1)
+    noise = torch.randn(2, 16, 8, 8, generator=torch.Generator().manual_seed(1))
+    a = _run(model, ode, sig_lin, cond, noise)
+    b = _run(vp, ode, sig_vp, cond, noise)
+    rel = float((a - b).norm() / a.norm())
+    assert rel < 2e-2, rel
+    # and the SDE moves away from the ODE
+    sde = sn.FlowSearchSDESampler.execute(True, "square", 3.0).result[0]
+    c = _run(vp, sde, sn.FlowSearchScheduler.execute(vp, 10, "paper").result[0], cond, noise)
+    assert float((c - b).norm() / b.norm()) > 0.05
+
+
+def test_converter_composes_with_stock_samplers(flux):
+    """ComfyUI's own euler on the VP-converted model solves the same probability-flow ODE (same time points)."""
+    import comfy.samplers
+    sn, model, cond = flux
+    vp = _convert(sn, model)
+    euler = comfy.samplers.sampler_object("euler")
+    noise = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(2))
+    ms_raw, ms_vp = model.get_model_object("model_sampling"), vp.get_model_object("model_sampling")
+    sig_raw = comfy.samplers.calculate_sigmas(ms_raw, "simple", 200)
+    sig_vp = comfy.samplers.calculate_sigmas(ms_vp, "simple", 200)
+    t_vp = sig_vp[:-1] / (1 + sig_vp[:-1])
+    below_cap = sig_raw[:-1] < t_vp[0]           # the VP path starts at t = 0.99347 (σ_ve capped there)
+    assert float(t_vp[0]) == pytest.approx(0.99347, abs=1e-5) and int(below_cap.sum()) > 190
+    torch.testing.assert_close(t_vp[below_cap], sig_raw[:-1][below_cap], rtol=1e-4, atol=1e-5)
+    a = _run(model, euler, sig_raw, cond, noise)
+    b = _run(vp, euler, sig_vp, cond, noise)
+    assert float((a - b).norm() / a.norm()) < 3e-2
+
+
+def test_sampler_is_seeded_per_image(flux):
+    """Same NOISE seed → same result; an image's SDE noise does not depend on the batch it is in."""
+    sn, model, cond = flux
+    vp = _convert(sn, model)
+    sde = sn.FlowSearchSDESampler.execute(True, "square", 3.0).result[0]
+    sig = sn.FlowSearchScheduler.execute(vp, 10, "paper").result[0]
+    noise = torch.randn(3, 16, 8, 8, generator=torch.Generator().manual_seed(3))
+    a = _run(vp, sde, sig, cond, noise, seed=7)
+    torch.testing.assert_close(_run(vp, sde, sig, cond, noise, seed=7), a, rtol=0, atol=0)
+    torch.testing.assert_close(_run(vp, sde, sig, cond, noise[:1], seed=7), a[:1], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(_run(vp, sde, sig, cond, noise, seed=8), a)
+
+
+def test_scheduler_grids(flux):
+    sn, model, _ = flux
+    vp = _convert(sn, model)
+    s = sn.FlowSearchScheduler.execute(vp, 10, "paper").result[0]
+    ms = vp.get_model_object("model_sampling")
+    t = s[:-1] / (1 + s[:-1])
+    torch.testing.assert_close(t[[0, 9]].double(), torch.tensor([0.99347, 0.70868], dtype=torch.float64), atol=1e-4, rtol=0)
+    assert float(s[-1]) == 0.0 and float(ms.sigma_max) == pytest.approx(float(s[0]), rel=1e-5)
+    lin = sn.FlowSearchScheduler.execute(model, 4, "uniform").result[0]
+    torch.testing.assert_close(lin, torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0]))
+
+
+# ------------------------------------------------------------------------------------------ real server
+OUR_NODES = {
+    "FlowSearchInterpolantConverter": ({"model": "MODEL"}, ["MODEL"]),
+    "FlowSearchScheduler": ({"model": "MODEL"}, ["SIGMAS"]),
+    "FlowSearchSDESampler": ({}, ["SAMPLER"]),
+}
+
+
+def test_nodes_in_object_info(comfy):
+    oi = comfy.object_info()
+    for node_id, (links, outputs) in OUR_NODES.items():
+        spec = oi[node_id]
+        assert spec["output"] == outputs
+        assert spec["category"] == "sampling/flowsearch"
+        req = spec["input"]["required"]
+        for name, typ in links.items():
+            assert req[name][0] == typ
+        for name, entry in req.items():
+            assert entry[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+    assert oi["FlowSearchInterpolantConverter"]["input"]["required"]["interpolant"][1]["default"] == "vp"
+
+
+def _shipped(comfy, seed=None, size=None):
+    api = host.substitute_loaders(host.ui_to_api(host.load_workflow(WF), comfy.object_info()))
+    for node in api.values():
+        if node["class_type"] == "RandomNoise" and seed is not None:
+            node["inputs"]["noise_seed"] = seed
+        if node["class_type"] == "EmptySD3LatentImage" and size:
+            node["inputs"].update(width=size, height=size)
+    return api
+
+
+def _image_digest(entry):
+    (name, sub, kind), = host.output_images(entry)
+    with open(os.path.join(host.BASE_DIR, kind, sub, name), "rb") as f:
+        from PIL import Image
+        return hashlib.sha256(Image.open(f).tobytes()).hexdigest()
+
+
+def test_shipped_workflow_runs_and_is_reproducible(comfy):
+    entry = comfy.run(_shipped(comfy, seed=123, size=256), timeout=300)
+    assert len(host.output_images(entry)) == 1
+    again = comfy.run(_shipped(comfy, seed=123, size=256), timeout=300)
+    other = comfy.run(_shipped(comfy, seed=124, size=256), timeout=300)
+    assert _image_digest(entry) == _image_digest(again)
+    assert _image_digest(entry) != _image_digest(other)
+
+
+def test_shipped_workflow_at_saved_size(comfy):
+    entry = comfy.run(_shipped(comfy), timeout=600)
+    (name, sub, kind), = host.output_images(entry)
+    from PIL import Image
+    assert Image.open(os.path.join(host.BASE_DIR, kind, sub, name)).size == (1024, 1024)
+
+
+def test_non_flow_model_gets_node_error_and_server_survives(comfy):
+    api = _shipped(comfy, size=64)
+    unet = next(k for k, v in api.items() if v["class_type"] == "FlowSearchTestTinyFluxLoader")
+    conv = next(k for k, v in api.items() if v["class_type"] == "FlowSearchInterpolantConverter")
+    api["900"] = {"class_type": "ModelSamplingDiscrete", "inputs": {"model": [unet, 0], "sampling": "eps", "zsnr": False}}
+    api[conv]["inputs"]["model"] = ["900", 0]
+    with pytest.raises(host.ComfyError, match="needs a flow-matching model") as e:
+        comfy.run(api, timeout=120)
+    assert "FlowSearchInterpolantConverter" in str(e.value)
+    assert len(host.output_images(comfy.run(_shipped(comfy, size=64), timeout=120))) == 1
