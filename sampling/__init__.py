@@ -10,3 +10,5 @@ from .sde import (DIFFUSIONS, GRIDS, clean_estimate, diffusion_coefficient, em_s
 from .ksampler import sample_sde_k
 
 __version__ = "0.1.0"
+from .search import COMMON_OPTIONS, METHODS, SearchResult, method_options, replay, search
+from .search_rbf import rbf_quotas

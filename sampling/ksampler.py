@@ -18,10 +18,12 @@ def clock_from_sigmas(sigmas, interpolant, parametrisation):
     ip = get_interpolant(interpolant)
     sig = torch.as_tensor(sigmas, dtype=torch.float64).cpu()
     if parametrisation == "linear":
-        return sig if isinstance(ip, Linear) else ip.s_from_linear(sig)
-    if parametrisation == "ve":
-        return ip.s_from_sigma_ve(sig)
-    raise ValueError(f"unknown parametrisation {parametrisation!r}")
+        s = sig if isinstance(ip, Linear) else ip.s_from_linear(sig)
+    elif parametrisation == "ve":
+        s = ip.s_from_sigma_ve(sig)
+    else:
+        raise ValueError(f"unknown parametrisation {parametrisation!r}")
+    return s.clamp(0.0, 1.0)  # float32 sigmas can round-trip a hair past the clock's ends
 
 
 @torch.no_grad()

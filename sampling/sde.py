@@ -47,9 +47,16 @@ def diffusion_coefficient(name, s, norm=3.0, interpolant=None):
 
 
 def time_grid(steps, grid="paper", s_max=1.0):
-    """Clock grid s_0 = s_max > … > s_M = 0. 'paper': s_i = √(1 − (i/M)²) (App. C, adaptive time); 'uniform'."""
+    """Clock grid s_0 = s_max > … > s_M = 0. 'paper': s_i = √(1 − (i/M)²) (App. C, adaptive time); 'uniform';
+    or a sequence of M + 1 explicit clock values."""
     if int(steps) < 1:
         raise ValueError(f"steps must be ≥ 1, got {steps}")
+    if not isinstance(grid, str):  # explicit clock values, e.g. from a ComfyUI SIGMAS input
+        s = torch.as_tensor([float(v) for v in grid], dtype=torch.float64)
+        if len(s) != int(steps) + 1 or float(s[-1]) != 0.0 or float(s[0]) > 1.0 or bool((s[1:] >= s[:-1]).any()):
+            raise ValueError(f"an explicit grid needs steps+1 = {int(steps) + 1} decreasing clock values from ≤ 1 "
+                             f"down to 0, got {s.tolist()}")
+        return s
     u = torch.arange(int(steps) + 1, dtype=torch.float64) / int(steps)
     if grid == "paper":
         s = torch.sqrt(torch.clamp(1 - u ** 2, min=0.0))

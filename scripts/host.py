@@ -10,8 +10,11 @@ Loader substitution rule (the only change made to a shipped workflow before it r
     UNETLoader            -> FlowSearchTestTinyFluxLoader(unet_name="flux_tiny_h64.safetensors")
     DualCLIPLoader        -> FlowSearchTestTextEncoder (hash-seeded FLUX-shaped conditioning for CLIPTextEncode)
     VAELoader             -> VAELoader(vae_name="taef1_random.safetensors")   (a tiny 16-channel TAESD)
-    FlowSearch reward loaders -> the same node on the tiny random model folder of its family (REWARD_FOLDERS)
-Every other node, ours and ComfyUI's, runs exactly as saved.
+    FlowSearch reward loaders -> the same node on the tiny random-weight folder of its family
+                             (tests/fixtures/tiny_rewards.py LOADER_FOLDERS, or TINY_BY_NAME when the saved
+                             folder names another family, e.g. instructblip-*; a counting loader's SAM -> tiny-sam)
+Every other node, ours and ComfyUI's, runs exactly as saved. Search workflows additionally go through
+`scale_for_cpu` (latent 64 px, NFE budget ≤ 48): the CPU cannot decode hundreds of 1024 px candidates.
 """
 import json
 import os
@@ -38,8 +41,21 @@ SUBSTITUTIONS = {
     "DualCLIPLoader": ("FlowSearchTestTextEncoder", {"tokens": 16, "context_dim": 4096, "pooled_dim": 768}),
     "VAELoader": ("VAELoader", {"vae_name": "taef1_random.safetensors"}),
 }
-# reward loader node id -> (input name, tiny folder under models/rewards); filled from tests/fixtures
-REWARD_FOLDERS = {}
+
+
+# a saved reward folder whose name names another family of the same loader gets that family's tiny model
+TINY_BY_NAME = [("instructblip", "tiny-instructblip-flant5"), ("blip2", "tiny-blip2-flant5"),
+                ("qwen", "tiny-qwen2.5-vl"), ("llava", "tiny-llava"), ("owl", "tiny-owlv2")]
+
+
+def _reward_folders():
+    """Reward loader node id -> (folder input, tiny folder under models/rewards), from tests/fixtures/tiny_rewards.py."""
+    import importlib.util
+    path = os.path.join(ROOT, "tests", "fixtures", "tiny_rewards.py")
+    spec = importlib.util.spec_from_file_location("flowsearch_tiny_rewards", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return dict(mod.LOADER_FOLDERS)
 
 
 class ComfyError(RuntimeError):
@@ -234,6 +250,8 @@ def ui_to_api(workflow, object_info):
     def source(link_id):
         _, origin, slot, *_ = links[link_id]
         node = nodes[origin]
+        if node["type"] == "PrimitiveNode":  # the frontend sends the primitive's value, not a link
+            return node["widgets_values"][0]
         if node["type"] == "Reroute":
             return source(node["inputs"][0]["link"])
         if node.get("mode") == 4:
@@ -266,7 +284,7 @@ def ui_to_api(workflow, object_info):
 def substitute_loaders(prompt, substitutions=None, reward_folders=None):
     """Apply the documented loader substitution (module docstring) to an API prompt; returns a new prompt."""
     subs = SUBSTITUTIONS if substitutions is None else substitutions
-    rewards = REWARD_FOLDERS if reward_folders is None else reward_folders
+    rewards = _reward_folders() if reward_folders is None else reward_folders
     out = json.loads(json.dumps(prompt))
     for node in out.values():
         ct = node["class_type"]
@@ -278,7 +296,28 @@ def substitute_loaders(prompt, substitutions=None, reward_folders=None):
                 node["class_type"], node["inputs"] = new_type, dict(new_inputs)
         elif ct in rewards:
             field, folder = rewards[ct]
-            node["inputs"][field] = folder
+            saved = str(node["inputs"].get(field, "")).lower()
+            node["inputs"][field] = next((tiny for key, tiny in TINY_BY_NAME if key in saved), folder)
+            if node["inputs"].get("sam", "none") != "none":  # counting: optional SAM de-duplication
+                node["inputs"]["sam"] = "tiny-sam"
+    return out
+
+
+# CPU scale rule (tests and demo only): the tiny stand-ins are cheap, but decoding every candidate at 1024 px
+# on two CPU cores is not (≈14 s per image with the tiny TAESD). Only these compute knobs change.
+CPU_SCALE = {"EmptySD3LatentImage": {"width": 64, "height": 64}, "EmptyLatentImage": {"width": 64, "height": 64}}
+CPU_MAX_NFE = 48
+
+
+def scale_for_cpu(prompt, pixels=64, max_nfe=CPU_MAX_NFE):
+    """Shrink empty latents to `pixels` and cap every `nfe_budget` at `max_nfe` (other inputs unchanged)."""
+    out = json.loads(json.dumps(prompt))
+    for node in out.values():
+        if node["class_type"] in CPU_SCALE:
+            node["inputs"].update({k: pixels for k in CPU_SCALE[node["class_type"]]})
+        budget = node["inputs"].get("nfe_budget")
+        if isinstance(budget, int) and budget > max_nfe:
+            node["inputs"]["nfe_budget"] = max_nfe
     return out
 
 

@@ -105,6 +105,18 @@ OUR_NODES = {
 }
 
 
+def test_every_pack_node_is_registered(comfy):
+    """The pack imported cleanly: every node class it lists is served (a schema error would drop them all)."""
+    import ast
+    listed = set()
+    for mod in ("sampling_nodes", "search_nodes", "reward_nodes"):
+        tree = ast.parse(open(os.path.join(host.ROOT, "nodes", f"{mod}.py")).read())
+        listed |= {n.value.value for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "node_id"
+                   and isinstance(n.value, ast.Constant)}
+    missing = sorted(listed - set(comfy.object_info()))
+    assert len(listed) >= 6 and not missing, f"not registered (see the server log): {missing}"
+
+
 def test_nodes_in_object_info(comfy):
     oi = comfy.object_info()
     for node_id, (links, outputs) in OUR_NODES.items():

@@ -1,0 +1,214 @@
+"""ComfyUI side of a search: model call, VAE decode for the reward, progress/preview/cancel, memory, outputs.
+
+The search itself is `sampling.search` (pure torch). This module only adapts ComfyUI objects to its callables."""
+import io as _io
+import json
+import math
+
+import torch
+
+import comfy.model_management as mm
+import comfy.utils
+import latent_preview
+
+from ..sampling.ksampler import clock_from_sigmas
+from ..sampling.search import search as run_search
+from .sampling_nodes import flow_parametrisation
+
+PRESETS = {  # artist-facing preset -> (method, paper defaults that differ from the method's own)
+    "RBF (paper)": ("rbf", {}),
+    "SVDD": ("svdd", {}),
+    "SMC": ("smc", {}),
+    "SoP": ("sop", {}),
+    "CoDe": ("code", {}),
+    "Best-of-N": ("bon", {}),
+    "Noise search": ("noise_search", {}),
+}
+METHODS = ["rbf", "svdd", "smc", "sop", "code", "bon", "noise_search"]
+
+
+def parse_options(text):
+    """The node's advanced 'options' field: a JSON object of method options ('' = none)."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    try:
+        opts = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"options must be a JSON object such as {{\"n\": 4}}; could not parse it: {e}") from None
+    if not isinstance(opts, dict):
+        raise ValueError('options must be a JSON object such as {"n": 4}')
+    return opts
+
+
+class LatentDecoder:
+    """Decodes clean-estimate latents (model space) to IMAGEs for the reward, in batches ComfyUI sizes."""
+
+    def __init__(self, vae, model_patcher, differentiable=False):
+        self.vae, self.latent_format = vae, model_patcher.model.latent_format
+        self.differentiable = differentiable
+        self.decodes = 0
+
+    def check(self, latent_channels):
+        want = getattr(self.vae, "latent_channels", None)
+        if want is not None and want != latent_channels:
+            raise ValueError(f"The VAE expects {want}-channel latents but the model makes {latent_channels}-channel "
+                             "latents: use the VAE that belongs to the diffusion model (FLUX: ae.safetensors).")
+
+    def __call__(self, x0):
+        self.decodes += x0.shape[0]
+        z = self.latent_format.process_out(x0)
+        if self.differentiable and torch.is_grad_enabled() and z.requires_grad:
+            # ComfyUI's VAE.decode detaches; decode through the torch module so gradients reach the latent
+            mm.load_models_gpu([self.vae.patcher])
+            out = self.vae.first_stage_model.decode(z.to(self.vae.vae_dtype).to(self.vae.device))
+            return self.vae.process_output(out.float()).movedim(1, -1)
+        img = self.vae.decode(z)
+        return img.reshape(-1, *img.shape[-3:]) if img.ndim > 4 else img
+
+
+def reward_fn(reward, decoder, prompt):
+    if reward.needs_prompt and not (prompt or "").strip():
+        raise ValueError(f"The reward '{reward.name}' scores how well the image matches a text: fill in the prompt "
+                         "field of the FlowSearch node (the same text as your CLIPTextEncode).")
+
+    def score(x0):
+        return reward(decoder(x0), prompt or None)
+    return score
+
+
+class Progress:
+    """ComfyUI progress bar over the NFE budget with a preview of the best clean estimate; Cancel checks."""
+
+    def __init__(self, model_patcher, budget, preview_every=None):
+        self.cb = latent_preview.prepare_callback(model_patcher, budget)
+        self.budget, self.last = budget, -1
+        self.every = preview_every or max(1, budget // 50)
+
+    def __call__(self, event):
+        mm.throw_exception_if_processing_interrupted()
+        nfe = int(event["nfe"])
+        if nfe - self.last >= self.every or nfe >= self.budget:
+            self.last = nfe
+            self.cb(nfe - 1, event["best_x0"], None, self.budget)
+
+
+def autograd_ready(module):
+    """ComfyUI runs nodes in torch.inference_mode(), so weights loaded there cannot take part in a backward
+    pass. Replace such parameters and buffers by ordinary copies, once, in place."""
+    if module is None:
+        return
+    with torch.inference_mode(False):
+        for m in module.modules():
+            for name, p in list(m.named_parameters(recurse=False)):
+                if p.is_inference():
+                    setattr(m, name, torch.nn.Parameter(p.clone(), requires_grad=False))
+            for name, b in list(m.named_buffers(recurse=False)):
+                if b is not None and b.is_inference():
+                    m.register_buffer(name, b.clone(), persistent=name not in m._non_persistent_buffers_set)
+
+
+def straight_through(x0, x_in, gain):
+    """x0̂ with ∂x0̂/∂x_in = gain·I: the gradient of a reward through the clean estimate without backpropagating
+    through the diffusion model (x0̂ = x_t − t·v with v held fixed; gain = ∂x_t/∂x_in)."""
+    return x0.detach() + gain * (x_in - x_in.detach())
+
+
+def sample_search(model, x, sigmas, extra_args=None, callback=None, disable=None, *, reward, vae, prompt, method,
+                  nfe_budget, options, max_batch, finish_steps, guidance_scale, result_box):
+    """KSAMPLER function: one reward-guided search per latent in the batch, on the grid given by `sigmas`."""
+    if guidance_scale > 0:
+        autograd_ready(vae.first_stage_model)
+        for leaf in (reward.surrogate() or reward).leaves():
+            autograd_ready(leaf.net)
+        with torch.inference_mode(False):
+            return _sample_search(model, x.clone(), sigmas, extra_args, reward=reward, vae=vae, prompt=prompt,
+                                  method=method, nfe_budget=nfe_budget, options=options, max_batch=max_batch,
+                                  finish_steps=finish_steps, guidance_scale=guidance_scale, result_box=result_box)
+    return _sample_search(model, x, sigmas, extra_args, reward=reward, vae=vae, prompt=prompt, method=method,
+                          nfe_budget=nfe_budget, options=options, max_batch=max_batch, finish_steps=finish_steps,
+                          guidance_scale=guidance_scale, result_box=result_box)
+
+
+def _sample_search(model, x, sigmas, extra_args, *, reward, vae, prompt, method, nfe_budget, options, max_batch,
+                   finish_steps, guidance_scale, result_box):
+    extra_args = extra_args or {}
+    patcher = model.inner_model.model_patcher
+    kind, interpolant = flow_parametrisation(patcher.get_model_object("model_sampling"), "FlowSearch")
+    grid = [float(v) for v in clock_from_sigmas(sigmas, interpolant, kind)]
+    decoder = LatentDecoder(vae, patcher, differentiable=guidance_scale > 0)
+    decoder.check(x.shape[1])
+    score = reward_fn(reward.surrogate() if guidance_scale > 0 and not reward.differentiable else reward, decoder,
+                      prompt)
+    if guidance_scale > 0 and reward.surrogate() is None:
+        raise ValueError(f"Gradient guidance needs a differentiable reward; '{reward.name}' is not. Set "
+                         "guidance_scale to 0, or use an aesthetic / CLIP / PickScore / ImageReward reward.")
+    seed = int(extra_args.get("seed", 0))
+    s_in = x.new_ones([1])
+    progress = Progress(patcher, nfe_budget * x.shape[0])
+    done = 0
+
+    def denoise(xb, sig):
+        with torch.no_grad():
+            x0 = model(xb.detach(), sig.to(xb.dtype) * s_in, **extra_args)
+        if not xb.requires_grad:
+            return x0
+        gain = 1.0 if kind == "linear" else (1.0 / (1.0 + sig.to(xb.dtype))).reshape(-1, *[1] * (xb.ndim - 1))
+        return straight_through(x0, xb, gain)
+
+    def on_event(event):
+        progress({**event, "nfe": done + event["nfe"]})
+
+    out, results = [], []
+    for i in range(x.shape[0]):
+        res = run_search(denoise, score, tuple(x.shape[1:]), method=method, nfe_budget=nfe_budget, steps=len(grid) - 1,
+                         interpolant=interpolant, grid=grid, seed=seed + i, max_batch=max_batch, callback=on_event,
+                         parametrisation=kind, finish_steps=finish_steps, guidance_scale=guidance_scale,
+                         device=x.device, dtype=x.dtype, **options)
+        done += res.nfe
+        out.append(res.sample)
+        results.append(res)
+    result_box["results"], result_box["decodes"] = results, decoder.decodes
+    return torch.cat(out).to(x.dtype)
+
+
+def batch_size_from_memory(model_patcher, latent_shape, requested):
+    """Particles per model call: `requested` if set, else what ComfyUI's free-memory estimate allows (≤ 16)."""
+    if requested:
+        return int(requested)
+    per = model_patcher.model.memory_required([1, *latent_shape])
+    free = mm.get_free_memory(model_patcher.load_device)
+    return int(max(1, min(16, free // max(per, 1))))
+
+
+def reward_plot(results, width=640, height=400):
+    """Best reward so far vs NFE for each search, as an IMAGE [1, H, W, 3]."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    fig, ax = plt.subplots(figsize=(width / 100, height / 100), dpi=100)
+    for i, res in enumerate(results):
+        pts = [(e["nfe"], e["best_reward"]) for e in res.trace
+               if "best_reward" in e and e["best_reward"] is not None and math.isfinite(e["best_reward"])]
+        if pts:
+            ax.step(*zip(*pts), where="post", label=f"{res.method} seed {res.options.get('seed')}")
+    ax.set_xlabel("NFE (model evaluations)")
+    ax.set_ylabel("best reward so far")
+    ax.set_title("FlowSearch: reward vs compute")
+    ax.grid(alpha=0.3)
+    if results:
+        ax.legend(loc="lower right", fontsize=8)
+    buf = _io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    img = Image.open(buf).convert("RGB")
+    return torch.from_numpy(__import__("numpy").asarray(img).copy()).float().div(255).unsqueeze(0)
+
+
+@torch.no_grad()
+def decode_images(vae, model_patcher, latents):
+    z = model_patcher.model.latent_format.process_out(latents)
+    img = vae.decode(z)
+    return img.reshape(-1, *img.shape[-3:]) if img.ndim > 4 else img

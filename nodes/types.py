@@ -1,0 +1,7 @@
+"""Custom wire types shared by the FlowSearch node files (one definition each: ComfyUI matches wires by name)."""
+from comfy_api.latest import io
+
+#: a reward scorer (``rewards.Reward``): ``reward(images [B,H,W,3], prompt) -> float32 [B]``
+REWARD = io.Custom("REWARD")
+
+__all__ = ["REWARD"]

@@ -1,0 +1,121 @@
+"""The search nodes inside ComfyUI on the tiny FLUX with weight-free rewards (in-process, quick)."""
+import json
+
+import pytest
+import torch
+
+PRESETS = ["RBF (paper)", "SVDD", "SMC", "SoP", "CoDe", "Best-of-N", "Noise search"]
+
+
+@pytest.fixture(scope="module")
+def env(comfy_inproc):
+    import importlib
+    sn = comfy_inproc.node_module("search_nodes")
+    rw = importlib.import_module("comfyui_flowsearch.rewards")
+    g = torch.Generator().manual_seed(0)
+    cond = [[torch.randn(1, 16, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
+    return {"sn": sn, "rw": rw, "model": comfy_inproc.tiny_flux(), "vae": comfy_inproc.vae(), "cond": cond,
+            "latent": {"samples": torch.zeros(1, 16, 8, 8)}, "inproc": comfy_inproc}
+
+
+def flowsearch(env, preset="RBF (paper)", budget=40, seed=0, reward=None, max_batch=0, steps=10, interpolant="vp",
+               prompt="", finish=0, guidance=0.0, options="", latent=None, model=None):
+    out = env["sn"].FlowSearch.execute(model or env["model"], env["cond"], latent or env["latent"], env["vae"],
+                                       reward or env["rw"].JpegReward(), seed, preset, steps, interpolant, budget,
+                                       prompt, max_batch, finish, guidance, options)
+    return out.result, json.loads(out.result[3]), out.ui
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_runs_within_budget(env, preset):
+    (img, lat, cands, _, plot), rep, ui = flowsearch(env, preset, budget=48)
+    assert img.shape == (1, 64, 64, 3) and lat["samples"].shape == (1, 16, 8, 8)
+    assert cands.ndim == 4 and cands.shape[1:] == (64, 64, 3) and plot.shape[-1] == 3
+    assert 0 < rep["nfe"] <= rep["budget"] == 48
+    run = rep["searches"][0]
+    assert len(run["candidate_rewards"]) == cands.shape[0] and len(run["seeds"]) == cands.shape[0]
+    assert max(r for r in run["candidate_rewards"] if r is not None) == pytest.approx(rep["best_reward"])
+    assert ui["images"] and "NFE" in ui["text"][0]
+
+
+def _same_search(x, y):
+    """Same decisions (chosen candidate, every lineage) and the same image up to float32 batching noise: a
+    network's batched matmuls differ from batch-1 ones in the last bits, never enough to change a choice."""
+    (img_x, lat_x, *_), rep_x, _ = x
+    (img_y, lat_y, *_), rep_y, _ = y
+    sx, sy = rep_x["searches"][0], rep_y["searches"][0]
+    assert sx["chosen"] == sy["chosen"] and sx["seeds"] == sy["seeds"]
+    torch.testing.assert_close(lat_x["samples"], lat_y["samples"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(img_x, img_y, rtol=0, atol=2e-4)
+
+
+def test_same_seed_same_image_any_max_batch(env):
+    a = flowsearch(env, "RBF (paper)", budget=36, seed=5, max_batch=1)
+    assert torch.equal(a[0][0], flowsearch(env, "RBF (paper)", budget=36, seed=5, max_batch=1)[0][0])
+    _same_search(a, flowsearch(env, "RBF (paper)", budget=36, seed=5, max_batch=0))
+    _same_search(flowsearch(env, "SMC", budget=36, seed=5, max_batch=3),
+                 flowsearch(env, "SMC", budget=36, seed=5, max_batch=7))
+    assert not torch.allclose(a[0][0], flowsearch(env, "RBF (paper)", budget=36, seed=6)[0][0])
+
+
+def test_rbf_beats_best_of_n_on_tiny_flux(env):
+    """The pipeline really searches: RBF's best reward beats Best-of-N's at equal budget, over 6 seeds."""
+    reward = env["rw"].ImageStatReward("brightness", "maximize")
+    rbf = [flowsearch(env, "RBF (paper)", budget=60, seed=s, reward=reward)[1]["best_reward"] for s in range(6)]
+    bon = [flowsearch(env, "Best-of-N", budget=60, seed=s, reward=reward)[1]["best_reward"] for s in range(6)]
+    wins = sum(r > b for r, b in zip(rbf, bon))
+    gain = sum(rbf) / 6 - sum(bon) / 6
+    print(f"brightness: RBF mean {sum(rbf) / 6:.4f} vs BoN {sum(bon) / 6:.4f} (wins {wins}/6)")
+    assert wins >= 5 and gain > 0.005
+
+
+def test_sampler_node_composes_with_guider_and_matches_all_in_one(env):
+    """FlowSearch Sampler in SamplerCustomAdvanced's place gives the all-in-one node's latent."""
+    import comfy.sample
+    sn, sampling_nodes = env["sn"], env["inproc"].node_module("sampling_nodes")
+    vp = sampling_nodes.InterpolantConverter.execute(env["model"], "vp", 0.1, 20.0, 2.0).result[0]
+    sigmas = sampling_nodes.FlowSearchScheduler.execute(vp, 10, "paper").result[0]
+    reward = env["rw"].JpegReward()
+    sampler = sn.FlowSearchSampler.execute(reward, env["vae"], "svdd", 40, "", 0, 0, 0.0, "").result[0]
+    z = torch.zeros(1, 16, 8, 8)
+    out = comfy.sample.sample_custom(vp, z, 1.0, sampler, sigmas, env["cond"], env["cond"], z, seed=11, disable_pbar=True)
+    (_, lat, *_), rep, _ = flowsearch(env, "SVDD", budget=40, seed=11, reward=reward)
+    torch.testing.assert_close(out, lat["samples"], rtol=1e-5, atol=1e-5)
+    assert rep["nfe"] <= 40
+
+
+def test_replay_regenerates_the_chosen_candidate(env):
+    (_, lat, *_, report, _), rep, _ = flowsearch(env, "RBF (paper)", budget=40, seed=2)
+    out = env["sn"].FlowSearchReplay.execute(env["model"], env["cond"], env["latent"], report, -1, 0).result[0]
+    torch.testing.assert_close(out["samples"], lat["samples"], rtol=1e-4, atol=1e-4)
+
+
+def test_finish_steps_counted_in_budget(env):
+    _, rep, _ = flowsearch(env, "RBF (paper)", budget=40, finish=4)
+    assert rep["nfe"] <= 40 and rep["searches"][0]["options"]["finish_steps"] == 4
+
+
+def test_errors_name_the_fix(env):
+    sn = env["sn"]
+    import comfy.model_sampling
+    eps = env["model"].clone()
+    eps.add_object_patch("model_sampling", type("EPSModel", (comfy.model_sampling.ModelSamplingDiscrete,
+                                                               comfy.model_sampling.EPS), {})())
+    with pytest.raises(ValueError, match="flow-matching model"):
+        flowsearch(env, model=eps)
+    with pytest.raises(ValueError, match="smaller than"):
+        flowsearch(env, budget=5)
+    with pytest.raises(ValueError, match="VAE expects 16-channel"):
+        flowsearch(env, latent={"samples": torch.zeros(1, 4, 8, 8)}, model=env["model"])
+
+    class NeedsText(env["rw"].Reward):
+        name, needs_prompt = "text-reward", True
+
+        def _score(self, x, prompts):
+            return x.mean((1, 2, 3))
+    with pytest.raises(ValueError, match="fill in the prompt"):
+        flowsearch(env, reward=NeedsText())
+    with pytest.raises(ValueError, match="JSON"):
+        flowsearch(env, options="{n: 4")
+    with pytest.raises(ValueError, match="unknown option"):
+        flowsearch(env, options='{"bogus": 1}')
