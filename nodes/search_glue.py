@@ -41,12 +41,39 @@ def parse_options(text):
     return opts
 
 
+class CoResident:
+    """Memory policy: the diffusion model, the VAE and the reward models are loaded as one group, and every load
+    during the search names the whole group. ComfyUI's free_memory() never evicts a model named in the same
+    load call, so scoring a candidate cannot push FLUX out and make every later step stream its weights
+    (anchors §3.4). Before each decode + score, `ensure(memory)` frees that much for the VAE's own load call
+    by evicting models outside the group only. If the group does not fit, ComfyUI loads what fits (lowvram)."""
+
+    def __init__(self, model_patcher, vae, reward):
+        from ..rewards import comfy_glue
+        self.leaves = [leaf for leaf in reward.leaves() if getattr(leaf, "patcher", None) is not None]
+        self.group = [model_patcher, vae.patcher, *comfy_glue.patchers(reward)]
+        self.hooks = [leaf.before_use for leaf in self.leaves]
+
+    def ensure(self, memory_required=0):
+        mm.load_models_gpu(self.group, memory_required=memory_required)
+
+    def __enter__(self):
+        self.ensure()
+        for leaf in self.leaves:
+            leaf.before_use = self.ensure
+        return self
+
+    def __exit__(self, *exc):
+        for leaf, hook in zip(self.leaves, self.hooks):
+            leaf.before_use = hook
+
+
 class LatentDecoder:
     """Decodes clean-estimate latents (model space) to IMAGEs for the reward, in batches ComfyUI sizes."""
 
-    def __init__(self, vae, model_patcher, differentiable=False):
+    def __init__(self, vae, model_patcher, differentiable=False, memory=None):
         self.vae, self.latent_format = vae, model_patcher.model.latent_format
-        self.differentiable = differentiable
+        self.differentiable, self.memory = differentiable, memory
         self.decodes = 0
 
     def check(self, latent_channels):
@@ -58,6 +85,8 @@ class LatentDecoder:
     def __call__(self, x0):
         self.decodes += x0.shape[0]
         z = self.latent_format.process_out(x0)
+        if self.memory is not None:
+            self.memory.ensure(self.vae.memory_used_decode(z.shape, self.vae.vae_dtype))
         if self.differentiable and torch.is_grad_enabled() and z.requires_grad:
             # ComfyUI's VAE.decode detaches; decode through the torch module so gradients reach the latent
             mm.load_models_gpu([self.vae.patcher])
@@ -136,8 +165,10 @@ def _sample_search(model, x, sigmas, extra_args, *, reward, vae, prompt, method,
     patcher = model.inner_model.model_patcher
     kind, interpolant = flow_parametrisation(patcher.get_model_object("model_sampling"), "FlowSearch")
     grid = [float(v) for v in clock_from_sigmas(sigmas, interpolant, kind)]
-    decoder = LatentDecoder(vae, patcher, differentiable=guidance_scale > 0)
+    memory = CoResident(patcher, vae, reward)
+    decoder = LatentDecoder(vae, patcher, differentiable=guidance_scale > 0, memory=memory)
     decoder.check(x.shape[1])
+    max_batch = batch_size_from_memory(patcher, vae, x.shape[1:], max_batch)
     score = reward_fn(reward.surrogate() if guidance_scale > 0 and not reward.differentiable else reward, decoder,
                       prompt)
     if guidance_scale > 0 and reward.surrogate() is None:
@@ -160,25 +191,28 @@ def _sample_search(model, x, sigmas, extra_args, *, reward, vae, prompt, method,
         progress({**event, "nfe": done + event["nfe"]})
 
     out, results = [], []
-    for i in range(x.shape[0]):
-        res = run_search(denoise, score, tuple(x.shape[1:]), method=method, nfe_budget=nfe_budget, steps=len(grid) - 1,
-                         interpolant=interpolant, grid=grid, seed=seed + i, max_batch=max_batch, callback=on_event,
-                         parametrisation=kind, finish_steps=finish_steps, guidance_scale=guidance_scale,
-                         device=x.device, dtype=x.dtype, **options)
-        done += res.nfe
-        out.append(res.sample)
-        results.append(res)
+    with memory:
+        for i in range(x.shape[0]):
+            res = run_search(denoise, score, tuple(x.shape[1:]), method=method, nfe_budget=nfe_budget,
+                             steps=len(grid) - 1, interpolant=interpolant, grid=grid, seed=seed + i,
+                             max_batch=max_batch, callback=on_event, parametrisation=kind, finish_steps=finish_steps,
+                             guidance_scale=guidance_scale, device=x.device, dtype=x.dtype, **options)
+            done += res.nfe
+            out.append(res.sample)
+            results.append(res)
     result_box["results"], result_box["decodes"] = results, decoder.decodes
     return torch.cat(out).to(x.dtype)
 
 
-def batch_size_from_memory(model_patcher, latent_shape, requested):
-    """Particles per model call: `requested` if set, else what ComfyUI's free-memory estimate allows (≤ 16)."""
+def batch_size_from_memory(model_patcher, vae, latent_shape, requested, cap=16):
+    """Candidates per model call: `requested` if set, else what the free memory allows for the model's
+    activations plus decoding them (≤ cap). Results never depend on it (per-particle noise streams)."""
     if requested:
         return int(requested)
-    per = model_patcher.model.memory_required([1, *latent_shape])
+    per = model_patcher.model.memory_required([1, *latent_shape]) + vae.memory_used_decode([1, *latent_shape],
+                                                                                           vae.vae_dtype)
     free = mm.get_free_memory(model_patcher.load_device)
-    return int(max(1, min(16, free // max(per, 1))))
+    return int(max(1, min(cap, free // max(per, 1))))
 
 
 def reward_plot(results, width=640, height=400):

@@ -18,7 +18,7 @@ Options (default first); the defaults reproduce the official code, which produce
                         there leaves the rest of its budget unspent (reported in the trace).
   min_draws = 1         Alg. 2. Our extension: a level may be left only after min(min_draws, quota) draws (then
                         with the level's best if it beats r*). Useful when tiny, noisy reward differences make
-                        "beats r*" a coin flip at the noisy levels (docs/search.md, analytic benchmark).
+                        "beats r*" a coin flip at the noisy levels (README.md, "Measured behaviour").
 Deviation from the code: the loop spends the whole budget (the code stops when nfe + N ≥ budget, e.g. 498/500).
 """
 import math

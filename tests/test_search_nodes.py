@@ -1,5 +1,9 @@
 """The search nodes inside ComfyUI on the tiny FLUX with weight-free rewards (in-process, quick)."""
 import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
 
 import pytest
 import torch
@@ -119,3 +123,24 @@ def test_errors_name_the_fix(env):
         flowsearch(env, options="{n: 4")
     with pytest.raises(ValueError, match="unknown option"):
         flowsearch(env, options='{"bogus": 1}')
+
+
+def test_memory_policy_loads_model_vae_and_reward_together(env, monkeypatch):
+    """Every load the search makes names the whole group (FLUX, VAE, reward), so ComfyUI's free_memory never
+    evicts FLUX to make room for scoring; the reward is never loaded on its own during the search."""
+    import comfy.model_management as mm
+    import importlib
+    glue = importlib.import_module("comfyui_flowsearch.rewards.comfy_glue")
+    import tiny_rewards
+    reward = glue.manage(env["rw"].load_reward("aesthetic", tiny_rewards.tiny_rewards_dir() / "tiny-aesthetic"))
+    rp = glue.patchers(reward)[0]
+    calls, real = [], mm.load_models_gpu
+    monkeypatch.setattr(mm, "load_models_gpu", lambda models, *a, **k: (calls.append(list(models)), real(models, *a, **k))[1])
+    (_, _, _, report, _), rep, _ = flowsearch(env, "SVDD", budget=24, reward=reward)
+    group_calls = [c for c in calls if rp in c]
+    assert group_calls, "the reward was never loaded"
+    assert all(len(c) >= 3 and any(p.model is env["model"].model for p in c) for c in group_calls), \
+        "a load call named the reward without the diffusion model and the VAE"
+    assert rep["nfe"] <= 24
+    assert rp in mm.loaded_models() or any(lm.model is rp for lm in mm.current_loaded_models)
+    assert reward.leaves()[0].before_use is not None  # the loader's own hook is restored afterwards

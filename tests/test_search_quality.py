@@ -1,7 +1,7 @@
 """Search quality on the analytic rare-mode benchmark (bench/search_problems.py), at equal NFE budgets.
 
 Every comparison averages fixed seeds (the runs are bit-reproducible, so the test is deterministic); the margins
-are stated next to each assertion and are several standard errors wide (see the numbers in docs/search.md)."""
+are stated next to each assertion and are several standard errors wide (see the numbers in README.md, "Measured behaviour")."""
 import math
 
 import pytest
