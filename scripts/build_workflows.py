@@ -34,7 +34,7 @@ def _note(text):
     return f"{text}\n\n{SEARCH_SETTINGS}\n\n{FLUX_FILES}"
 
 
-def flux_head(w, prompt, dev=False):
+def flux_head(w, prompt, dev=False, batch=1, latent_col=1):
     """Loaders, one Prompt node wired to CLIPTextEncode (and to the reward), the latent."""
     unet = w.node("UNETLoader", ["flux1-dev.safetensors" if dev else "flux1-schnell.safetensors", "default"], col=0)
     clip = w.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"], col=0)
@@ -43,7 +43,7 @@ def flux_head(w, prompt, dev=False):
     cond = w.node("CLIPTextEncode", [prompt], col=1, size=(360, 100), clip=(clip, 0), text=(text, 0))
     if dev:
         cond = w.node("FluxGuidance", [3.5], col=1, conditioning=(cond, 0))
-    latent = w.node("EmptySD3LatentImage", [1024, 1024, 1], col=1)
+    latent = w.node("EmptySD3LatentImage", [1024, 1024, batch], col=latent_col)
     return unet, vae, text, cond, latent
 
 
@@ -168,13 +168,8 @@ bon_baseline = _baseline("Best-of-N", "bon_baseline", "Best-of-N baseline: the b
 
 def score_only(oi):
     w = Workflow(oi)
-    prompt = "a green bench and a red car in front of a stone tower, the car is to the left of the bench"
-    unet = w.node("UNETLoader", ["flux1-schnell.safetensors", "default"], col=0)
-    clip = w.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"], col=0)
-    vae = w.node("VAELoader", ["ae.safetensors"], col=0)
-    text = w.node("PrimitiveStringMultiline", [prompt], col=1, size=(360, 150), title="Prompt")
-    cond = w.node("CLIPTextEncode", [prompt], col=1, size=(360, 100), clip=(clip, 0), text=(text, 0))
-    latent = w.node("EmptySD3LatentImage", [1024, 1024, 4], col=1)
+    unet, vae, text, cond, latent = flux_head(
+        w, "a green bench and a red car in front of a stone tower, the car is to the left of the bench", batch=4)
     sample = w.node("KSampler", [7, 4, 1.0, "euler", "simple", 1.0], col=2,
                     model=(unet, 0), positive=(cond, 0), negative=(cond, 0), latent_image=(latent, 0))
     dec = w.node("VAEDecode", [], col=2, samples=(sample, 0), vae=(vae, 0))
@@ -197,13 +192,8 @@ def score_only(oi):
 
 def flux_dev_rbf(oi):
     w = Workflow(oi)
-    prompt = "a lighthouse on a cliff at dusk, three seagulls in the sky"
-    unet = w.node("UNETLoader", ["flux1-dev.safetensors", "default"], col=0)
-    clip = w.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"], col=0)
-    vae = w.node("VAELoader", ["ae.safetensors"], col=0)
-    text = w.node("PrimitiveStringMultiline", [prompt], col=1, size=(360, 150), title="Prompt")
-    enc = w.node("CLIPTextEncode", [prompt], col=1, size=(360, 100), clip=(clip, 0), text=(text, 0))
-    cond = w.node("FluxGuidance", [3.5], col=1, conditioning=(enc, 0))
+    unet, vae, text, cond, latent = flux_head(w, "a lighthouse on a cliff at dusk, three seagulls in the sky",
+                                             dev=True, latent_col=3)
     reward = w.node("FlowSearchRewardLoaderCLIP", ["PickScore_v1", "pickscore", "auto", 8], col=1)
     conv = w.node("FlowSearchInterpolantConverter", ["vp", 0.1, 20.0, 2.0], col=2, model=(unet, 0))
     noise = w.node("RandomNoise", [42], col=2)
@@ -211,7 +201,6 @@ def flux_dev_rbf(oi):
     sampler = w.node("FlowSearchSampler", ["rbf", 500, "", 0, 8, 0.0, ""], col=2, size=(360, 300), reward=(reward, 0),
                      vae=(vae, 0), prompt=(text, 0))
     sched = w.node("FlowSearchScheduler", [20, "paper"], col=3, model=(conv, 0))
-    latent = w.node("EmptySD3LatentImage", [1024, 1024, 1], col=3)
     out = w.node("SamplerCustomAdvanced", [], col=3, size=(300, 140), noise=(noise, 0), guider=(guider, 0),
                  sampler=(sampler, 0), sigmas=(sched, 0), latent_image=(latent, 0))
     dec = w.node("VAEDecode", [], col=3, samples=(out, 0), vae=(vae, 0))
