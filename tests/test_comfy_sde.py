@@ -174,3 +174,30 @@ def test_non_flow_model_gets_node_error_and_server_survives(comfy):
         comfy.run(api, timeout=120)
     assert "FlowSearchInterpolantConverter" in str(e.value)
     assert len(host.output_images(comfy.run(_shipped(comfy, size=64), timeout=120))) == 1
+
+
+def test_real_text_encoder_route(comfy):
+    """The stock CLIPLoader + CLIPTextEncode (random full-size CLIP-L) conditions a FLUX (768-wide text tokens)
+    sampled by our converter, scheduler and SDE sampler; different prompts give different images."""
+    def prompt(text):
+        return {
+            "1": {"class_type": "FlowSearchTestTinyFluxLoader", "inputs": {"unet_name": "flux_tiny_h64_ctx768.safetensors"}},
+            "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": "clip_l_random.safetensors", "type": "stable_diffusion"}},
+            "3": {"class_type": "CLIPTextEncode", "inputs": {"text": text, "clip": ["2", 0]}},
+            "4": {"class_type": "FluxGuidance", "inputs": {"conditioning": ["3", 0], "guidance": 3.5}},
+            "5": {"class_type": "FlowSearchInterpolantConverter", "inputs": {"model": ["1", 0], "interpolant": "vp",
+                                                                             "beta_min": 0.1, "beta_max": 20.0, "polynomial_n": 2.0}},
+            "6": {"class_type": "BasicGuider", "inputs": {"model": ["5", 0], "conditioning": ["4", 0]}},
+            "7": {"class_type": "FlowSearchScheduler", "inputs": {"model": ["5", 0], "steps": 6, "grid": "paper"}},
+            "8": {"class_type": "FlowSearchSDESampler", "inputs": {"sde": True, "diffusion": "square", "diffusion_norm": 3.0}},
+            "9": {"class_type": "RandomNoise", "inputs": {"noise_seed": 3}},
+            "10": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+            "11": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["9", 0], "guider": ["6", 0], "sampler": ["8", 0],
+                                                                     "sigmas": ["7", 0], "latent_image": ["10", 0]}},
+            "12": {"class_type": "VAELoader", "inputs": {"vae_name": "taef1_random.safetensors"}},
+            "13": {"class_type": "VAEDecode", "inputs": {"samples": ["11", 0], "vae": ["12", 0]}},
+            "14": {"class_type": "SaveImage", "inputs": {"images": ["13", 0], "filename_prefix": "clip_route"}},
+        }
+    a = comfy.run(prompt("a red fox in the snow"), timeout=300)
+    b = comfy.run(prompt("a blue whale in the sea"), timeout=300)
+    assert _image_digest(a) != _image_digest(b)
