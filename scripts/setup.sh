@@ -8,7 +8,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 B="$ROOT/.build"
-PY="${PYTHON:-python3.11}"
+PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 mkdir -p "$B"
 stamp() { [ -f "$B/.$1.done" ]; }
 # this machine's pip config names local index folders that may not exist; hide pip's warnings about them
