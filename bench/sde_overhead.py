@@ -66,7 +66,7 @@ def main():
     print(f"{'px':>5} {'ours s/step':>12} {'euler s/step':>13} {'ratio':>7}")
     for r in rows:
         print(f"{r['pixels']:>5} {r['ours_s_per_step']:>12.5f} {r['euler_s_per_step']:>13.5f} {r['ratio']:>7.3f}")
-    print(f"SDE sampler / euler per-step time ratio (target <= 1.05): "
+    print("SDE sampler / euler per-step time ratio (target <= 1.05): "
           + ", ".join(f"{r['pixels']}px {r['ratio']:.3f}" for r in rows))
 
 

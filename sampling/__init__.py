@@ -2,13 +2,18 @@
 
     import sampling
     x = sampling.sample(denoise, noise, interpolant="vp", sde=True, steps=10)
+    res = sampling.search(denoise, reward, shape, method="rbf", nfe_budget=500)
 """
 from .analytic import GaussianMixture
 from .interpolants import INTERPOLANTS, VP, Cosine, Interpolant, Linear, Polynomial, get_interpolant
+from .ksampler import sample_sde_k
 from .sde import (DIFFUSIONS, GRIDS, clean_estimate, diffusion_coefficient, em_step, particle_noise, sample,
                   sample_on_grid, time_grid)
-from .ksampler import sample_sde_k
-
-__version__ = "0.1.0"
 from .search import COMMON_OPTIONS, METHODS, SearchResult, method_options, replay, search
 from .search_rbf import rbf_quotas
+
+__version__ = "0.1.0"
+__all__ = ["GaussianMixture", "INTERPOLANTS", "VP", "Cosine", "Interpolant", "Linear", "Polynomial", "get_interpolant",
+           "sample_sde_k", "DIFFUSIONS", "GRIDS", "clean_estimate", "diffusion_coefficient", "em_step",
+           "particle_noise", "sample", "sample_on_grid", "time_grid", "COMMON_OPTIONS", "METHODS", "SearchResult",
+           "method_options", "replay", "search", "rbf_quotas"]

@@ -18,7 +18,6 @@ Every other node, ours and ComfyUI's, runs exactly as saved. Search workflows ad
 """
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -100,7 +100,6 @@ def test_finish_steps_counted_in_budget(env):
 
 
 def test_errors_name_the_fix(env):
-    sn = env["sn"]
     import comfy.model_sampling
     eps = env["model"].clone()
     eps.add_object_patch("model_sampling", type("EPSModel", (comfy.model_sampling.ModelSamplingDiscrete,

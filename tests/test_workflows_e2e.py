@@ -3,7 +3,6 @@ scripts/host.py), produces all its outputs, and its FlowSearch report keeps NFE 
 import glob
 import json
 import os
-import threading
 import time
 
 import pytest
