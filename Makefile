@@ -15,6 +15,12 @@ test: setup
 
 bench: setup
 	@$(PY) bench/sde_overhead.py
+	@$(PY) bench/search_overhead.py --quick
+	@$(PY) bench/particle_batching.py --quick
+	@$(PY) bench/decode_reward_share.py --quick
+	@$(PY) bench/reward_per_nfe.py --quick
+	@$(PY) bench/memory.py --quick
+	@$(PY) bench/gpu_bench.py --smoke
 
 workflows: setup
 	@$(PY) scripts/build_workflows.py

@@ -175,3 +175,37 @@ class ComfyEnv:
             del vae.decode
             for r, cls in patched:
                 r.__class__ = cls
+
+
+@contextlib.contextmanager
+def before_fixes(glue):
+    """The glue as it was before the performance pass (docs/performance.md): contiguous (NCHW) CPU decodes and a
+    memory-policy load call before every decode. Same results; used for the before/after columns."""
+    dec_init, co_init = glue.LatentDecoder.__init__, glue.CoResident.__init__
+
+    def dec(self, *a, **k):
+        dec_init(self, *a, **k)
+        self.channels_last = False
+
+    def co(self, *a, **k):
+        co_init(self, *a, **k)
+        self.can_evict = True
+    glue.LatentDecoder.__init__, glue.CoResident.__init__ = dec, co
+    try:
+        yield
+    finally:
+        glue.LatentDecoder.__init__, glue.CoResident.__init__ = dec_init, co_init
+
+
+def model_call_timer(t):
+    """Also time the model callable a KSAMPLER gets (comfy.samplers.KSamplerX0Inpaint.__call__): the same callable a
+    plain sampler calls, so ComfyUI's own per-call wrapping is not counted as search overhead."""
+    import comfy.samplers
+    cls = comfy.samplers.KSamplerX0Inpaint
+    real = cls.__call__
+    t.model_call = Timer()
+    cls.__call__ = t.model_call.wrap(real, rows_of=lambda a, k: int(a[1].shape[0]))
+
+    def undo():
+        cls.__call__ = real
+    return undo

@@ -6,9 +6,9 @@ import json
 import math
 
 import torch
+import torch.nn.functional as F
 
 import comfy.model_management as mm
-import comfy.utils
 import latent_preview
 
 from ..sampling.ksampler import clock_from_sigmas
@@ -25,6 +25,8 @@ PRESETS = {  # artist-facing preset -> (method, paper defaults that differ from 
     "Noise search": ("noise_search", {}),
 }
 METHODS = ["rbf", "svdd", "smc", "sop", "code", "bon", "noise_search"]
+# options the ComfyUI side handles itself (popped from the node's options JSON before the search sees the rest)
+GLUE_OPTIONS = {"reward_resolution": 0}
 
 
 def parse_options(text):
@@ -53,12 +55,19 @@ class CoResident:
         self.leaves = [leaf for leaf in reward.leaves() if getattr(leaf, "patcher", None) is not None]
         self.group = [model_patcher, vae.patcher, *comfy_glue.patchers(reward)]
         self.hooks = [leaf.before_use for leaf in self.leaves]
+        # ComfyUI never frees memory on a CPU load device (load_models_gpu skips free_memory there), so once the
+        # group is loaded a per-decode ensure() could evict nothing: skip it (0.2-0.4 ms per decode on CPU)
+        self.can_evict = any(torch.device(getattr(p, "load_device", "cpu")).type != "cpu" for p in self.group)
 
-    def ensure(self, memory_required=0):
+    def load(self, memory_required=0):
         mm.load_models_gpu(self.group, memory_required=memory_required)
 
+    def ensure(self, memory_required=0):
+        if self.can_evict:
+            self.load(memory_required)
+
     def __enter__(self):
-        self.ensure()
+        self.load()
         for leaf in self.leaves:
             leaf.before_use = self.ensure
         return self
@@ -69,12 +78,32 @@ class CoResident:
 
 
 class LatentDecoder:
-    """Decodes clean-estimate latents (model space) to IMAGEs for the reward, in batches ComfyUI sizes."""
+    """Decodes clean-estimate latents (model space) to IMAGEs for the reward, in batches ComfyUI sizes.
 
-    def __init__(self, vae, model_patcher, differentiable=False, memory=None):
+    reward_resolution > 0: the latent is area-downsampled first so the decoded image's longer side is at most
+    that many pixels (≈ (resolution/size)² of the decode cost); 0 decodes at full size. On a CPU VAE the latent
+    is passed channels-last (oneDNN convolutions, ~25 % faster decodes; identical up to float rounding) and large
+    images are decoded a few at a time (see CPU_DECODE_POSITIONS)."""
+
+    def __init__(self, vae, model_patcher, differentiable=False, memory=None, reward_resolution=0):
         self.vae, self.latent_format = vae, model_patcher.model.latent_format
         self.differentiable, self.memory = differentiable, memory
+        self.reward_resolution = int(reward_resolution or 0)
+        self.channels_last = torch.device(getattr(vae, "device", "cpu")).type == "cpu"
         self.decodes = 0
+
+    def reward_size(self, h, w):
+        """Latent (h, w) the reward's images are decoded from (reward_resolution caps the longer image side)."""
+        up = getattr(self.vae, "downscale_ratio", 8)
+        up = up if isinstance(up, int) else 8
+        if self.reward_resolution <= 0 or max(h, w) * up <= self.reward_resolution:
+            return h, w
+        f = self.reward_resolution / (max(h, w) * up)
+        return max(1, round(h * f)), max(1, round(w * f))
+
+    def _shrink(self, z):
+        size = self.reward_size(*z.shape[-2:])
+        return z if tuple(size) == tuple(z.shape[-2:]) else F.interpolate(z, size=size, mode="area")
 
     def check(self, latent_channels):
         want = getattr(self.vae, "latent_channels", None)
@@ -84,16 +113,41 @@ class LatentDecoder:
 
     def __call__(self, x0):
         self.decodes += x0.shape[0]
-        z = self.latent_format.process_out(x0)
-        if self.memory is not None:
+        z = self._shrink(self.latent_format.process_out(x0))
+        if self.memory is not None and self.memory.can_evict:
             self.memory.ensure(self.vae.memory_used_decode(z.shape, self.vae.vae_dtype))
         if self.differentiable and torch.is_grad_enabled() and z.requires_grad:
             # ComfyUI's VAE.decode detaches; decode through the torch module so gradients reach the latent
             mm.load_models_gpu([self.vae.patcher])
             out = self.vae.first_stage_model.decode(z.to(self.vae.vae_dtype).to(self.vae.device))
             return self.vae.process_output(out.float()).movedim(1, -1)
+        if self.channels_last and z.ndim == 4:
+            z = z.contiguous(memory_format=torch.channels_last)
+            # on a CPU, decoding a batch of large images is slower per image than one at a time (the activations
+            # leave the cache: 256 px, 0.37 s/image at batch 1 vs 0.41-0.44 s at batch 2-4); small ones batch well
+            rows = max(1, self.CPU_DECODE_POSITIONS // (z.shape[-2] * z.shape[-1]))
+            if z.shape[0] > rows:
+                return torch.cat([self._decode(z[i:i + rows]) for i in range(0, z.shape[0], rows)])
+        return self._decode(z)
+
+    CPU_DECODE_POSITIONS = 1024  # latent positions per CPU decode call (32×32 = one 256 px image)
+
+    def _decode(self, z):
         img = self.vae.decode(z)
         return img.reshape(-1, *img.shape[-3:]) if img.ndim > 4 else img
+
+
+def split_options(options):
+    """(search options, glue options): the keys of GLUE_OPTIONS are handled here, the rest go to the search."""
+    options = dict(options or {})
+    glue = {k: options.pop(k, v) for k, v in GLUE_OPTIONS.items()}
+    r = glue["reward_resolution"]
+    if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+        raise ValueError(f"reward_resolution must be an integer number of pixels ≥ 0 (0 = decode at full size), "
+                         f"got {r!r}")
+    if 0 < r < 8:
+        raise ValueError(f"reward_resolution={r} is below one latent pixel (8 px); use 0 (full size) or e.g. 224")
+    return options, glue
 
 
 def reward_fn(reward, decoder, prompt):
@@ -165,8 +219,10 @@ def _sample_search(model, x, sigmas, extra_args, *, reward, vae, prompt, method,
     patcher = model.inner_model.model_patcher
     kind, interpolant = flow_parametrisation(patcher.get_model_object("model_sampling"), "FlowSearch")
     grid = [float(v) for v in clock_from_sigmas(sigmas, interpolant, kind)]
+    options, glue_opts = split_options(options)
     memory = CoResident(patcher, vae, reward)
-    decoder = LatentDecoder(vae, patcher, differentiable=guidance_scale > 0, memory=memory)
+    decoder = LatentDecoder(vae, patcher, differentiable=guidance_scale > 0, memory=memory,
+                            reward_resolution=glue_opts["reward_resolution"])
     decoder.check(x.shape[1])
     max_batch = batch_size_from_memory(patcher, vae, x.shape[1:], max_batch)
     score = reward_fn(reward.surrogate() if guidance_scale > 0 and not reward.differentiable else reward, decoder,
@@ -198,6 +254,7 @@ def _sample_search(model, x, sigmas, extra_args, *, reward, vae, prompt, method,
                              max_batch=max_batch, callback=on_event, parametrisation=kind, finish_steps=finish_steps,
                              guidance_scale=guidance_scale, device=x.device, dtype=x.dtype, **options)
             done += res.nfe
+            res.options.update({k: v for k, v in glue_opts.items() if v != GLUE_OPTIONS[k]})
             out.append(res.sample)
             results.append(res)
     result_box["results"], result_box["decodes"] = results, decoder.decodes
@@ -238,7 +295,8 @@ def reward_plot(results, width=640, height=400):
     fig.savefig(buf, format="png")
     plt.close(fig)
     img = Image.open(buf).convert("RGB")
-    return torch.from_numpy(__import__("numpy").asarray(img).copy()).float().div(255).unsqueeze(0)
+    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, 3).float().div(
+        255).unsqueeze(0)
 
 
 @torch.no_grad()

@@ -37,7 +37,10 @@ def _common_inputs():
                        tooltip="Gradient guidance (paper App. E): pushes every step up the reward's gradient. Needs a "
                                "differentiable reward (aesthetic, CLIP, PickScore, ImageReward). 0 = off."),
         io.String.Input("options", default="", multiline=False,
-                        tooltip='Advanced method options as JSON, e.g. {"n": 4, "k": 10} (see README: methods).'),
+                        tooltip='Advanced method options as JSON, e.g. {"n": 4, "k": 10} (see README: methods). '
+                                '"reward_resolution": 224 decodes the candidates the reward scores at most 224 px '
+                                'on the longer side (downsampled latent; several times cheaper decodes at 1024 px, '
+                                'reward ranking approximate; 0 = full size, the default). See docs/performance.md.'),
     ]
 
 

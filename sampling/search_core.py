@@ -105,6 +105,7 @@ class Run:
         self.work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
         self.nfe, self.trace, self.warnings, self.resolved = 0, [], [], {}
         self.best_r, self.best_x0 = -math.inf, None
+        self._coef_cache = {}
 
     # ---- small helpers -------------------------------------------------------------------------
     def g(self, s):
@@ -158,18 +159,29 @@ class Run:
         grad = torch.cat([o[3] for o in out]) if guided else None
         return Particles(x, s, level, x0, eps, r, grad, list(lineage))
 
+    def _coefs(self, s, x):
+        """(α, σ, t, c) of the rows' clocks s (float64 [B]), as the schedule computes them, cached per run: the
+        same few grid clocks come back at every draw. Returns α, σ, c shaped to broadcast against x and t [B]."""
+        key = (tuple(s.tolist()), x.dim(), x.device, x.dtype)
+        hit = self._coef_cache.get(key)
+        if hit is None:
+            a, sg = self.ip.alpha(s), self.ip.sigma(s)
+            t, c = self.ip.to_linear(s)
+            if self.parametrisation == "ve":
+                t, c = sg / a, a
+            hit = (_rows(a, x), _rows(sg, x), t.to(device=x.device, dtype=torch.float32), _rows(c, x))
+            if len(self._coef_cache) < 4096:
+                self._coef_cache[key] = hit
+        return hit
+
     def _model(self, x, s):
         """x0̂ = denoise at the linear time t_s on input x̄/c_s (or the VE convention), per row; input in `dtype`."""
-        if self.parametrisation == "ve":
-            a, sg = self.ip.alpha(s), self.ip.sigma(s)
-            x0 = self.denoise((x / _rows(a, x)).to(self.dtype), (sg / a).to(device=x.device, dtype=torch.float32))
-        else:
-            t, c = self.ip.to_linear(s)
-            x0 = self.denoise((x / _rows(c, x)).to(self.dtype), t.to(device=x.device, dtype=torch.float32))
+        _, _, t, c = self._coefs(s, x)
+        x0 = self.denoise((x / c).to(self.dtype), t)
         return x0.to(x.dtype)
 
     def _chunk(self, x, s, score, guided):
-        a, sg = _rows(self.ip.alpha(s), x), _rows(self.ip.sigma(s), x)
+        a, sg, _, _ = self._coefs(s, x)
         grad = None
         if guided:
             with torch.enable_grad():

@@ -123,7 +123,7 @@ def test_finish_steps_reserved_and_counted():
     """finish_steps: the chosen particle is taken to s = 0 with extra NFEs inside the budget; sharper samples."""
     base = run("svdd", budget=60, steps=5)
     fin = run("svdd", budget=60, steps=5, finish_steps=4)
-    assert fin.nfe <= 60 and fin.options["k"] == (60 - 4) // (2 * 5)
+    assert fin.nfe <= 60 and fin.options["k"] == (60 - 4) // (2 * 5) < base.options["k"] == 60 // (2 * 5)
     assert fin.trace[-1]["step"] == "finish" and fin.trace[-1]["finish_steps"] == 4
     assert fin.nfe - fin.trace[-2]["nfe"] == 4
     # finishing moves the blurry x0̂ at s_{M−1} onto the data: higher data log-likelihood on average
