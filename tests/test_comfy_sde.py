@@ -201,3 +201,28 @@ def test_real_text_encoder_route(comfy):
     a = comfy.run(prompt("a red fox in the snow"), timeout=300)
     b = comfy.run(prompt("a blue whale in the sea"), timeout=300)
     assert _image_digest(a) != _image_digest(b)
+
+
+def test_stock_loader_flux_3072(comfy_inproc, tmp_path):
+    """The smallest FLUX that ComfyUI's own detection accepts (hidden 3072, 1 double block; 404 M params) loads
+    through comfy.sd.load_diffusion_model — what UNETLoader calls — and samples with the converter + SDE sampler."""
+    import comfy.sample
+    import comfy.sd
+    import make_tiny_models
+    path = str(tmp_path / "flux_min_3072.safetensors")
+    make_tiny_models.save(make_tiny_models.flux(3072, 1, 0, 24), path, torch.bfloat16)
+    model = comfy.sd.load_diffusion_model(path)
+    assert type(model.model).__name__ == "Flux" and model.model.diffusion_model.hidden_size == 3072
+    sn = importlib.import_module("comfyui_flowsearch.nodes.sampling_nodes")
+    vp = sn.InterpolantConverter.execute(model, "vp", 0.1, 20.0, 2.0).result[0]
+    sigmas = sn.FlowSearchScheduler.execute(vp, 2, "paper").result[0]
+    sampler = sn.FlowSearchSDESampler.execute(True, "square", 3.0).result[0]
+    g = torch.Generator().manual_seed(0)
+    cond = [[torch.randn(1, 4, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1,
+                                                          "guidance": 3.5}]]
+    z = torch.zeros(1, 16, 8, 8)
+    out = comfy.sample.sample_custom(vp, torch.randn(1, 16, 8, 8, generator=g), 1.0, sampler, sigmas, cond, cond, z,
+                                     seed=0, disable_pbar=True)
+    assert out.shape == z.shape and torch.isfinite(out).all()
+    import comfy.model_management
+    comfy.model_management.unload_all_models()  # 1.6 GB: do not keep it for the rest of the session

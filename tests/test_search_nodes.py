@@ -1,9 +1,5 @@
 """The search nodes inside ComfyUI on the tiny FLUX with weight-free rewards (in-process, quick)."""
 import json
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
 
 import pytest
 import torch
