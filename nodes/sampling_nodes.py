@@ -28,6 +28,23 @@ def flow_parametrisation(model_sampling, who):
         "switched it to eps/v prediction.")
 
 
+def convert_model(model, interpolant):
+    """Clone of a flow model whose model_sampling is the VE view tagged with `interpolant` (InterpolantModelSampling)."""
+    m = model.clone()
+    m.add_object_patch("model_sampling", InterpolantModelSampling(model.get_model_object("model_sampling"), interpolant))
+    return m
+
+
+def grid_sigmas(model, steps, grid, who="FlowSearch Scheduler"):
+    """SIGMAS of a clock grid ('paper', 'uniform') in the model's parametrisation, ending at 0."""
+    ms = model.get_model_object("model_sampling")
+    kind, _ = flow_parametrisation(ms, who)
+    s = time_grid(steps, grid)
+    sigmas = ms.sigma_from_clock(s) if kind == "ve" else s.float()
+    sigmas[-1] = 0.0
+    return sigmas
+
+
 class InterpolantConverter(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -61,9 +78,7 @@ class InterpolantConverter(io.ComfyNode):
         if beta_max <= beta_min:
             raise ValueError(f"beta_max ({beta_max}) must be larger than beta_min ({beta_min}).")
         spec = {"vp": f"vp:{beta_min}:{beta_max}", "polynomial": f"polynomial:{polynomial_n}"}.get(interpolant, interpolant)
-        m = model.clone()
-        m.add_object_patch("model_sampling", InterpolantModelSampling(ms, spec))
-        return io.NodeOutput(m)
+        return io.NodeOutput(convert_model(model, spec))
 
 
 class FlowSearchScheduler(io.ComfyNode):
@@ -83,12 +98,7 @@ class FlowSearchScheduler(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, steps, grid) -> io.NodeOutput:
-        ms = model.get_model_object("model_sampling")
-        kind, _ = flow_parametrisation(ms, "FlowSearch Scheduler")
-        s = time_grid(steps, grid)
-        sigmas = ms.sigma_from_clock(s) if kind == "ve" else s.float()
-        sigmas[-1] = 0.0
-        return io.NodeOutput(sigmas)
+        return io.NodeOutput(grid_sigmas(model, steps, grid))
 
 
 def _sample_flowsearch_sde(model, x, sigmas, extra_args=None, callback=None, disable=None, *, sde, diffusion,

@@ -301,6 +301,5 @@ def reward_plot(results, width=640, height=400):
 
 @torch.no_grad()
 def decode_images(vae, model_patcher, latents):
-    z = model_patcher.model.latent_format.process_out(latents)
-    img = vae.decode(z)
-    return img.reshape(-1, *img.shape[-3:]) if img.ndim > 4 else img
+    """Full-size IMAGEs of model-space latents (the node's outputs), through the same decoder the search uses."""
+    return LatentDecoder(vae, model_patcher)(latents)

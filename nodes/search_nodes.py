@@ -10,10 +10,8 @@ from comfy_api.latest import io, ui
 from comfy_extras.nodes_custom_sampler import Guider_Basic
 
 from ..sampling.search import replay as replay_candidate
-from ..sampling.sde import time_grid
 from . import search_glue as glue
-from .interpolant_patch import InterpolantModelSampling
-from .sampling_nodes import CATEGORY, INTERPOLANT_CHOICES, flow_parametrisation
+from .sampling_nodes import CATEGORY, INTERPOLANT_CHOICES, convert_model, flow_parametrisation, grid_sigmas
 from .types import REWARD
 
 SEARCH_CATEGORY = f"{CATEGORY}/search"
@@ -79,21 +77,12 @@ class FlowSearchSampler(io.ComfyNode):
 
 
 def _flow_model(model, interpolant):
-    ms = model.get_model_object("model_sampling")
-    kind, ip = flow_parametrisation(ms, "FlowSearch")
+    """The model on `interpolant` (converted unless it already is, or linear) and its interpolant."""
+    kind, ip = flow_parametrisation(model.get_model_object("model_sampling"), "FlowSearch")
     if kind == "ve" or interpolant == "linear":
         return model, ip
-    m = model.clone()
-    m.add_object_patch("model_sampling", InterpolantModelSampling(ms, interpolant))
+    m = convert_model(model, interpolant)
     return m, m.get_model_object("model_sampling").interpolant
-
-
-def _sigmas(model, steps, grid):
-    ms = model.get_model_object("model_sampling")
-    s = time_grid(steps, grid)
-    sig = ms.sigma_from_clock(s) if isinstance(ms, InterpolantModelSampling) else s.float()
-    sig[-1] = 0.0
-    return sig
 
 
 class FlowSearch(io.ComfyNode):
@@ -141,7 +130,8 @@ class FlowSearch(io.ComfyNode):
         guider = Guider_Basic(model)
         guider.set_conds(positive)
         lat = latent["samples"]
-        best = guider.sample(torch.zeros_like(lat), lat, sampler, _sigmas(model, steps, "paper"), seed=seed)
+        sigmas = grid_sigmas(model, steps, "paper", "FlowSearch")
+        best = guider.sample(torch.zeros_like(lat), lat, sampler, sigmas, seed=seed)
         results = box["results"]
         best_image = glue.decode_images(vae, model, _model_space(model, best))
         cands = torch.cat([r.candidates for r in results])
@@ -221,7 +211,7 @@ class FlowSearchReplay(io.ComfyNode):
         guider.set_conds(positive)
         lat = latent["samples"][:1]
         out = guider.sample(torch.zeros_like(lat), lat, comfy.samplers.KSAMPLER(sample_replay),
-                            _sigmas(model, 1, "uniform"), seed=run["options"]["seed"])
+                            grid_sigmas(model, 1, "uniform", "FlowSearch Replay"), seed=run["options"]["seed"])
         return io.NodeOutput({"samples": out})
 
 
