@@ -7,10 +7,10 @@ ComfyUI finds `comfy_entrypoint`; everything ComfyUI-specific is imported inside
 async def comfy_entrypoint():
     from comfy_api.latest import ComfyExtension
 
-    from .nodes import reward_nodes, sampling_nodes, search_nodes
+    from .nodes import playground_nodes, reward_nodes, sampling_nodes, search_nodes
 
     class FlowSearchExtension(ComfyExtension):
         async def get_node_list(self):
-            return [*sampling_nodes.NODES, *search_nodes.NODES, *reward_nodes.NODES]
+            return [*sampling_nodes.NODES, *search_nodes.NODES, *reward_nodes.NODES, *playground_nodes.NODES]
 
     return FlowSearchExtension()

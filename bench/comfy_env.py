@@ -132,7 +132,7 @@ class ComfyEnv:
         import comfy.samplers
         from comfy_extras.nodes_custom_sampler import Guider_Basic
         method = {v: k for k, v in PRESETS.items()}.get(method, method)
-        model, _ = self.sn._flow_model(self.model, "vp")
+        model = self.sampling_nodes.convert_model(self.model, "vp")
         box = {}
         fn = functools.partial(self.glue.sample_search, reward=reward or self.reward(), vae=self.vae, prompt="",
                                method=method, nfe_budget=budget, options=dict(options or {}),
@@ -140,7 +140,8 @@ class ComfyEnv:
         guider = Guider_Basic(model)
         guider.set_conds(self.cond)
         lat = torch.zeros(1, 16, px // 8, px // 8)
-        guider.sample(torch.zeros_like(lat), lat, comfy.samplers.KSAMPLER(fn), self.sn._sigmas(model, steps, "paper"),
+        sigmas = self.sampling_nodes.grid_sigmas(model, steps, "paper", "bench")
+        guider.sample(torch.zeros_like(lat), lat, comfy.samplers.KSAMPLER(fn), sigmas,
                       seed=seed, disable_pbar=True)
         return box["results"][0]
 
@@ -148,8 +149,8 @@ class ComfyEnv:
         """Plain ComfyUI euler (comfy.sample.sample_custom) with `steps` model calls at batch 1 on the same model."""
         import comfy.sample
         import comfy.samplers
-        model, _ = self.sn._flow_model(self.model, "vp")
-        sigmas = self.sn._sigmas(model, steps, "paper")
+        model = self.sampling_nodes.convert_model(self.model, "vp")
+        sigmas = self.sampling_nodes.grid_sigmas(model, steps, "paper", "bench")
         noise = torch.randn(1, 16, px // 8, px // 8, generator=torch.Generator().manual_seed(seed))
         return comfy.sample.sample_custom(model, noise, 1.0, comfy.samplers.sampler_object("euler"), sigmas, self.cond,
                                           self.cond, torch.zeros_like(noise), seed=seed, disable_pbar=True)

@@ -73,7 +73,7 @@ def main():
     env = ce.ComfyEnv(threads=a.threads)
     rows = {}
     reps = (lambda b: 5) if a.quick else (lambda b: 11)
-    rows["tiny FLUX h64 (2+2 blocks), model call"] = forward_rate(env, env.sn._flow_model(env.model, "vp")[0],
+    rows["tiny FLUX h64 (2+2 blocks), model call"] = forward_rate(env, env.sampling_nodes.convert_model(env.model, "vp"),
                                                                   BATCHES, a.px, reps, env.cond)
     rows["tiny FLUX h64, whole SVDD search (n=2, k=budget/20)"] = search_rate(env, (1, 4, 16) if a.quick else BATCHES, a.px,
                                                                  80 if a.quick else 160)
@@ -91,7 +91,7 @@ def main():
         g = torch.Generator().manual_seed(0)
         cond = [[torch.randn(1, 16, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
         rows["FLUX 3072 wide, 1 double block, model call"] = forward_rate(
-            env, env.sn._flow_model(wide, "vp")[0], BATCHES, a.px, (lambda b: 3) if a.quick else (lambda b: 5), cond)
+            env, env.sampling_nodes.convert_model(wide, "vp"), BATCHES, a.px, (lambda b: 3) if a.quick else (lambda b: 5), cond)
         rows["FLUX 3072 wide, 1 double block, model call"]["load_s"] = load_s
     else:
         skipped = "3072-wide FLUX not run (pass --min3072 BASE or --min3072 auto; ~770 MB, ~1 min to build)"

@@ -35,6 +35,11 @@ def _batch_input(default=8):
                         tooltip="Images scored per forward pass (minibatch); lower it if the reward runs out of memory.")
 
 
+def _reward_output(name: str, what: str):
+    return REWARD.Output(display_name=name, tooltip=f"{what}: connect it to the reward input of FlowSearch, "
+                                                    "FlowSearch Sampler, Score Images or Reward Combine.")
+
+
 def _load(kind, model, dtype, **kw):
     try:
         return comfy_glue.load_managed(kind, model, dtype, **kw)
@@ -58,7 +63,7 @@ class RewardLoaderCLIP(io.ComfyNode):
                                tooltip="Which score to compute with the CLIP model in the folder."),
                 _dtype_input(), _batch_input(),
             ],
-            outputs=[REWARD.Output(display_name="reward", tooltip="A reward scorer for FlowSearch nodes.")],
+            outputs=[_reward_output("CLIP reward", "The CLIP score / PickScore / HPSv2 scorer")],
         )
 
     @classmethod
@@ -79,7 +84,7 @@ class RewardLoaderAesthetic(io.ComfyNode):
                               "sac+logos+ava1-l14-linearMSE.pth (or the .pth next to a clip/ subfolder)."),
                 _dtype_input(), _batch_input(),
             ],
-            outputs=[REWARD.Output(display_name="reward", tooltip="A reward scorer for FlowSearch nodes.")],
+            outputs=[_reward_output("aesthetic reward", "The LAION aesthetic scorer (about 1-10)")],
         )
 
     @classmethod
@@ -100,7 +105,7 @@ class RewardLoaderImageReward(io.ComfyNode):
                               "and the bert-base-uncased tokenizer files (vocab.txt, tokenizer_config.json)."),
                 _dtype_input(), _batch_input(),
             ],
-            outputs=[REWARD.Output(display_name="reward", tooltip="A reward scorer for FlowSearch nodes.")],
+            outputs=[_reward_output("ImageReward reward", "The ImageReward human-preference scorer")],
         )
 
     @classmethod
@@ -131,7 +136,7 @@ class RewardLoaderVQAScore(io.ComfyNode):
                                         "'yes' for BLIP-2/InstructBLIP, as in t2v-metrics)."),
                 _dtype_input(), _batch_input(4),
             ],
-            outputs=[REWARD.Output(display_name="reward", tooltip="A reward scorer for FlowSearch nodes.")],
+            outputs=[_reward_output("VQAScore reward", "The VQAScore scorer (probability of 'Yes', 0-1)")],
         )
 
     @classmethod
@@ -149,7 +154,8 @@ class RewardLoaderCounting(io.ComfyNode):
             description="Quantity-aware reward -RSS = -sum (detected - requested)^2 per class, with Grounding DINO "
                         "(paper thresholds 0.2/0.2, exact phrase matching, de-duplication) or OWLv2, optionally SAM "
                         "masks for de-duplication. Hard counts are not differentiable; gradient guidance uses the "
-                        "soft-count surrogate.",
+                        "soft-count surrogate. Leave class_names and counts empty to read the counts from the prompt "
+                        "('six airplanes and seven camels'); the FlowSearch report shows the targets and counts.",
             inputs=[
                 _folder_input("Detector folder in models/rewards: IDEA-Research/grounding-dino-base (paper) or "
                               "google/owlv2-base-patch16-ensemble.", id="detector"),
@@ -157,8 +163,12 @@ class RewardLoaderCounting(io.ComfyNode):
                               "uses the boxes.", extra=("none",), id="sam"),
                 io.String.Input("class_names", default="airplanes, camels",
                                 tooltip="Comma-separated object names to count (matched exactly against the "
-                                        "detector's phrases)."),
-                io.String.Input("counts", default="6, 7", tooltip="Comma-separated requested counts, one per name."),
+                                        "detector's phrases). Leave this and counts empty to read both from the "
+                                        "prompt: a number (one..twenty or digits) and the plural noun after it, "
+                                        "e.g. 'Six airplanes flying over seven camels' -> airplanes 6, camels 7."),
+                io.String.Input("counts", default="6, 7",
+                                tooltip="Comma-separated requested counts, one per name. Empty (with class_names "
+                                        "empty): read from the prompt."),
                 io.Float.Input("box_threshold", default=0.2, min=0.0, max=1.0, step=0.01,
                                tooltip="Detection score threshold (paper: 0.2)."),
                 io.Float.Input("text_threshold", default=0.2, min=0.0, max=1.0, step=0.01,
@@ -168,7 +178,7 @@ class RewardLoaderCounting(io.ComfyNode):
                                        "differentiable soft-count surrogate."),
                 _dtype_input(), _batch_input(4),
             ],
-            outputs=[REWARD.Output(display_name="reward", tooltip="A reward scorer for FlowSearch nodes.")],
+            outputs=[_reward_output("counting reward", "The counting scorer (-RSS, 0 = every count right)")],
         )
 
     @classmethod
@@ -196,7 +206,7 @@ class RewardJPEG(io.ComfyNode):
                                tooltip="compressibility favours simple, flat images; incompressibility detailed ones."),
                 io.Int.Input("quality", default=95, min=1, max=100, tooltip="JPEG quality used to measure the size."),
             ],
-            outputs=[REWARD.Output(display_name="reward", tooltip="A reward scorer for FlowSearch nodes.")],
+            outputs=[_reward_output("JPEG reward", "The JPEG size scorer")],
         )
 
     @classmethod
@@ -221,7 +231,7 @@ class RewardImageStat(io.ComfyNode):
                 io.Float.Input("target", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Target value of the statistic (mode 'target')."),
             ],
-            outputs=[REWARD.Output(display_name="reward", tooltip="A reward scorer for FlowSearch nodes.")],
+            outputs=[_reward_output("image statistic reward", "The brightness/saturation/contrast scorer")],
         )
 
     @classmethod
@@ -242,7 +252,7 @@ class RewardColor(io.ComfyNode):
                 io.Boolean.Input("per_pixel", default=False,
                                  tooltip="Off: match the mean colour. On: pull every pixel toward the colour."),
             ],
-            outputs=[REWARD.Output(display_name="reward", tooltip="A reward scorer for FlowSearch nodes.")],
+            outputs=[_reward_output("colour reward", "The colour distance scorer (-1..0)")],
         )
 
     @classmethod
@@ -272,7 +282,9 @@ class RewardCombine(io.ComfyNode):
                                    tooltip="range: map each reward's nominal range to [0,1] (fixed, batch-independent). "
                                            "none: raw scores. batch: z-score within the batch (scale-free, but a "
                                            "score then depends on the other images).")],
-            outputs=[REWARD.Output(display_name="reward", tooltip="The combined reward.")],
+            outputs=[REWARD.Output(display_name="combined reward",
+                                   tooltip="The weighted sum of the connected rewards: connect it to the reward input "
+                                           "of FlowSearch, FlowSearch Sampler or Score Images.")],
         )
 
     @classmethod
@@ -309,7 +321,9 @@ class ScoreImages(io.ComfyNode):
             ],
             outputs=[io.Float.Output(display_name="scores", is_output_list=True,
                                      tooltip="One score per image (higher is better)."),
-                     io.String.Output(display_name="json", tooltip="JSON: reward name, prompt, scores, best index.")],
+                     io.String.Output(display_name="report (JSON)",
+                                      tooltip="JSON: reward name, prompt, scores, best index (and the counting "
+                                              "reward's counts).")],
             is_output_node=True,
         )
 

@@ -66,7 +66,9 @@ class InterpolantConverter(io.ComfyNode):
                 io.Float.Input("polynomial_n", default=2.0, min=0.1, max=10.0, step=0.1,
                                tooltip="polynomial only: the exponent n."),
             ],
-            outputs=[io.Model.Output()])
+            outputs=[io.Model.Output(display_name="converted model",
+                                     tooltip="The model sampled on the chosen interpolant: connect it to FlowSearch, "
+                                             "KSampler or SamplerCustomAdvanced's guider.")])
 
     @classmethod
     def execute(cls, model, interpolant, beta_min, beta_max, polynomial_n) -> io.NodeOutput:
@@ -94,7 +96,9 @@ class FlowSearchScheduler(io.ComfyNode):
                 io.Combo.Input("grid", options=list(GRIDS), default="paper",
                                tooltip="paper: adaptive grid of the paper; uniform: evenly spaced clock."),
             ],
-            outputs=[io.Sigmas.Output()])
+            outputs=[io.Sigmas.Output(display_name="time grid",
+                                      tooltip="The steps' noise levels (SIGMAS, ending at 0): connect them to "
+                                              "SamplerCustomAdvanced's sigmas input.")])
 
     @classmethod
     def execute(cls, model, steps, grid) -> io.NodeOutput:
@@ -131,7 +135,9 @@ class FlowSearchSDESampler(io.ComfyNode):
                 io.Float.Input("diffusion_norm", default=3.0, min=0.0, max=20.0, step=0.1,
                                tooltip="Scale of g(s) (paper: 3, i.e. g = 3s²). Larger = more diversity, less fidelity."),
             ],
-            outputs=[io.Sampler.Output()])
+            outputs=[io.Sampler.Output(display_name="SDE sampler",
+                                       tooltip="The marginal-preserving SDE sampler: connect it to "
+                                               "SamplerCustomAdvanced's sampler input.")])
 
     @classmethod
     def execute(cls, sde, diffusion, diffusion_norm) -> io.NodeOutput:

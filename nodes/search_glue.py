@@ -225,11 +225,11 @@ def _sample_search(model, x, sigmas, extra_args, *, reward, vae, prompt, method,
                             reward_resolution=glue_opts["reward_resolution"])
     decoder.check(x.shape[1])
     max_batch = batch_size_from_memory(patcher, vae, x.shape[1:], max_batch)
-    score = reward_fn(reward.surrogate() if guidance_scale > 0 and not reward.differentiable else reward, decoder,
-                      prompt)
     if guidance_scale > 0 and reward.surrogate() is None:
         raise ValueError(f"Gradient guidance needs a differentiable reward; '{reward.name}' is not. Set "
                          "guidance_scale to 0, or use an aesthetic / CLIP / PickScore / ImageReward reward.")
+    score = reward_fn(reward.surrogate() if guidance_scale > 0 and not reward.differentiable else reward, decoder,
+                      prompt)
     seed = int(extra_args.get("seed", 0))
     s_in = x.new_ones([1])
     progress = Progress(patcher, nfe_budget * x.shape[0])

@@ -9,6 +9,7 @@ import comfy.samplers
 from comfy_api.latest import io, ui
 from comfy_extras.nodes_custom_sampler import Guider_Basic
 
+from ..sampling.sde import GRIDS
 from ..sampling.search import replay as replay_candidate
 from . import search_glue as glue
 from .sampling_nodes import CATEGORY, INTERPOLANT_CHOICES, convert_model, flow_parametrisation, grid_sigmas
@@ -66,7 +67,9 @@ class FlowSearchSampler(io.ComfyNode):
                                        "baselines; bon: best-of-N; noise_search: search over start noise."),
                 *_common_inputs(),
             ],
-            outputs=[io.Sampler.Output()])
+            outputs=[io.Sampler.Output(display_name="search sampler",
+                                       tooltip="Runs the reward-guided search and returns the best latent: connect it "
+                                               "to SamplerCustomAdvanced's sampler input.")])
 
     @classmethod
     def execute(cls, reward, vae, method, nfe_budget, prompt, max_batch, finish_steps, guidance_scale,
@@ -111,14 +114,30 @@ class FlowSearch(io.ComfyNode):
                                tooltip="vp: the paper's VP-SDE (more diverse candidates); linear: FLUX's own path. "
                                        "A model from an Interpolant Converter keeps its own."),
                 *_common_inputs(),
+                io.Combo.Input("grid", options=list(GRIDS), default="paper", optional=True,
+                               tooltip="Time grid of the steps. paper: s_i = √(1 − (i/M)²), dense at high noise, for "
+                                       "few-step models whose clean estimates are sharp (FLUX.1-schnell, the paper). "
+                                       "uniform: equal steps; its last step is near the clean end, for models whose "
+                                       "early estimates are blurry (the FlowSearch Playground, FLUX.1-dev)."),
             ],
-            outputs=[io.Image.Output("best_image"), io.Latent.Output("best_latent"),
-                     io.Image.Output("candidates"), io.String.Output("report"), io.Image.Output("reward_plot")],
+            outputs=[io.Image.Output("best_image", display_name="best image",
+                                     tooltip="The candidate the reward liked best, decoded (one per latent in the "
+                                             "batch): connect it to Save Image."),
+                     io.Latent.Output("best_latent", display_name="best latent",
+                                      tooltip="The best candidate's latent, for VAE Decode or a further pass."),
+                     io.Image.Output("candidates", display_name="all candidates",
+                                     tooltip="Every final candidate of the search, decoded (also previewed on the "
+                                             "node)."),
+                     io.String.Output("report", display_name="report (JSON)",
+                                      tooltip="Method, NFE spent, every candidate's reward, seed and lineage (and what "
+                                              "counting rewards counted) as JSON: feed it to FlowSearch Replay."),
+                     io.Image.Output("reward_plot", display_name="reward vs NFE plot",
+                                     tooltip="The best reward against the NFE spent, as an image for Preview Image.")],
             is_output_node=True)
 
     @classmethod
     def execute(cls, model, positive, latent, vae, reward, seed, preset, steps, interpolant, nfe_budget, prompt,
-                max_batch, finish_steps, guidance_scale, options) -> io.NodeOutput:
+                max_batch, finish_steps, guidance_scale, options, grid="paper") -> io.NodeOutput:
         t0 = time.time()
         method, preset_opts = glue.PRESETS[preset]
         spec = interpolant if interpolant != "vp" else "vp"
@@ -130,14 +149,17 @@ class FlowSearch(io.ComfyNode):
         guider = Guider_Basic(model)
         guider.set_conds(positive)
         lat = latent["samples"]
-        sigmas = grid_sigmas(model, steps, "paper", "FlowSearch")
+        sigmas = grid_sigmas(model, steps, grid, "FlowSearch")
         best = guider.sample(torch.zeros_like(lat), lat, sampler, sigmas, seed=seed)
         results = box["results"]
         best_image = glue.decode_images(vae, model, _model_space(model, best))
         cands = torch.cat([r.candidates for r in results])
         cand_images = glue.decode_images(vae, model, cands)
-        report = _report(results, preset=preset, interpolant=str(ip), steps=steps, seed=seed, prompt=prompt,
+        report = _report(results, preset=preset, interpolant=str(ip), steps=steps, grid=grid, seed=seed, prompt=prompt,
                          seconds=time.time() - t0, decodes=box.get("decodes"))
+        details = _reward_details(reward, best_image, cand_images, prompt)
+        if details:
+            report["reward_details"] = details
         text = _summary_text(report)
         preview = ui.PreviewImage(cand_images, cls=cls).as_dict()
         report_json = json.dumps(report, indent=1)
@@ -156,9 +178,40 @@ def _report(results, **context):
             "best_reward": max(r.reward for r in results), "searches": runs}
 
 
+def _reward_details(reward, best_image, cand_images, prompt):
+    """What rewards that explain themselves (e.g. the Count Objects Reward's two counters) say about the outputs."""
+    out = {}
+    for leaf in reward.leaves():
+        if callable(getattr(leaf, "details", None)):
+            out[leaf.name] = {"best": leaf.details(best_image, prompt or None),
+                              "candidates": leaf.details(cand_images, prompt or None)}
+    return out
+
+
+def _pairs(d):
+    return ", ".join(f"{k} {v}" for k, v in d.items()) if isinstance(d, dict) else str(d)
+
+
+def _detail_line(name, i, row):
+    """One line per best image of a reward's details: targets, counts, exact hit (and the held-out counter's)."""
+    yes = {True: "yes", False: "no"}
+    line = f"{name} (image {i}): target {_pairs(row.get('targets'))}"
+    if row.get("parsed_from_prompt"):
+        line += " (from the prompt)"
+    line += f" · counted {_pairs(row.get('counts', {}))}"
+    if "counts_heldout" in row:
+        line += f" · held-out {_pairs(row['counts_heldout'])}"
+    line += f" · exact {yes[bool(row.get('exact'))]}"
+    if "exact_heldout" in row:
+        line += f" / held-out {yes[bool(row['exact_heldout'])]}"
+    return line
+
+
 def _summary_text(report):
     lines = [f"{report['searches'][0]['method']} · NFE {report['nfe']}/{report['budget']} · "
              f"best reward {report['best_reward']:.4g} · {report['seconds']:.1f} s"]
+    for name, d in report.get("reward_details", {}).items():
+        lines += [_detail_line(name, i, row) for i, row in enumerate(d["best"])]
     for i, run in enumerate(report["searches"]):
         scores = ", ".join("—" if r is None else f"{r:.4g}" for r in run["candidate_rewards"])
         lines.append(f"search {i}: chosen #{run['chosen']} of [{scores}]")
@@ -182,7 +235,9 @@ class FlowSearchReplay(io.ComfyNode):
                 io.Int.Input("search_index", default=0, min=0, max=4096,
                              tooltip="Which search of the report (one per latent in the batch)."),
             ],
-            outputs=[io.Latent.Output("replayed_latent")])
+            outputs=[io.Latent.Output("replayed_latent", display_name="replayed latent",
+                                      tooltip="The chosen candidate regenerated from its seed and lineage: connect "
+                                              "it to VAE Decode.")])
 
     @classmethod
     def execute(cls, model, positive, latent, report, candidate, search_index) -> io.NodeOutput:

@@ -100,7 +100,8 @@ class Reward:
         b = x.shape[0]
         prompts = expand_prompts(prompt, b)
         if self.needs_prompt and any(p is None or not str(p).strip() for p in prompts):
-            raise RewardError(f"reward '{self.name}' needs a text prompt")
+            raise RewardError(f"reward '{self.name}' needs a text prompt: connect the same text as your "
+                              "CLIPTextEncode to the prompt input")
         self._prepare()
         grad = self.differentiable and torch.is_grad_enabled() and x.requires_grad
         work = torch.float64 if x.dtype == torch.float64 else torch.float32  # float64 only for gradient checks

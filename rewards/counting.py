@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _hf
-from .base import Reward, RewardError, hi
+from .base import Reward, RewardError, as_bchw, expand_prompts, hi
 from .folders import parse_dtype, read_json, require_dir, require_model_folder
 from .preprocess import dino_pixels, owlv2_pixels, sam_pixels
+from .prompt_counts import targets_from_prompt
 
 PAPER = dict(box_threshold=0.2, text_threshold=0.2, relative=0.6, absolute=0.32, overlap=0.5)
 
@@ -186,8 +187,15 @@ def class_detections(probs: torch.Tensor, boxes_xyxy: torch.Tensor, threshold: f
 
 
 # ------------------------------------------------------------------------------------------------ the reward
+def _blank(v) -> bool:
+    return not (v.strip() if isinstance(v, str) else v)
+
+
 class CountingReward(Reward):
-    """``-RSS`` of detected vs requested counts (hard), or the soft-count surrogate (``soft=True``)."""
+    """``-RSS`` of detected vs requested counts (hard), or the soft-count surrogate (``soft=True``).
+
+    ``classes`` and ``counts`` both empty: the targets are read from each prompt at scoring time
+    (rewards/prompt_counts.py: "six airplanes and seven camels")."""
 
     needs_counts = True
     needs_prompt = False
@@ -210,7 +218,14 @@ class CountingReward(Reward):
         self.soft = bool(soft)
         self.differentiable = self.soft
         self.dtype = next(model.parameters()).dtype
-        self.set_targets(classes, counts)
+        self.from_prompt = _blank(classes) and _blank(counts)
+        self.needs_prompt = self.from_prompt
+        self._prompt_targets = None
+        if self.from_prompt:
+            self.classes, self.counts = [], []
+        else:
+            self._check_both_given(classes, counts)
+            self.set_targets(classes, counts)
         self.last_details: list[dict] = []
 
     @property
@@ -227,9 +242,37 @@ class CountingReward(Reward):
             if empty:
                 raise RewardError(f"class names {empty} produce no tokens")
 
+    @staticmethod
+    def _check_both_given(classes, counts):
+        if _blank(classes) or _blank(counts):
+            empty = "class_names" if _blank(classes) else "counts"
+            raise RewardError(f"counting reward: {empty} is empty. Fill in both class_names and counts (e.g. "
+                              "'airplanes, camels' and '6, 7'), or leave both empty to read the counts from the "
+                              "prompt")
+
+    def use_prompt(self, prompt):
+        """Read-from-prompt mode: make the prompt's targets the current ones (no-op when they already are)."""
+        if self._prompt_targets != prompt:
+            self.set_targets(*targets_from_prompt(prompt))
+            self._prompt_targets = prompt
+
+    def _prompt_groups(self, prompts):
+        """Yield the image indices sharing one prompt, with that prompt's targets set (one group of all images when
+        the targets are fixed)."""
+        if not self.from_prompt:
+            yield list(range(len(prompts)))
+            return
+        groups: dict = {}
+        for i, p in enumerate(prompts):
+            groups.setdefault(p, []).append(i)
+        for p, idx in groups.items():
+            self.use_prompt(p)
+            yield idx
+
     def describe(self):
         d = super().describe()
-        d.update(classes=self.classes, counts=self.counts, soft=self.soft, sam=("sam" in self.net))
+        d.update(classes=self.classes, counts=self.counts, soft=self.soft, sam=("sam" in self.net),
+                 targets_from_prompt=self.from_prompt)
         return d
 
     def surrogate(self):
@@ -316,22 +359,69 @@ class CountingReward(Reward):
         for b, det in enumerate(self.detections(x)):
             masks = self.masks_for(x[b:b + 1], det)
             counts, _ = dedup_count(masks, det.scores, det.labels, len(self.classes), self.overlap)
-            res.append({"counts": dict(zip(self.classes, counts.tolist())), "detections": len(det),
+            res.append({"targets": dict(zip(self.classes, self.counts)),
+                        "counts": dict(zip(self.classes, counts.tolist())), "detections": len(det),
                         "rss": float(rss(counts, self.counts))})
         return res
 
     def _score(self, x, prompts, classes=None, counts=None, **kw):
         if classes is not None or counts is not None:
+            self.from_prompt = self.needs_prompt = False
             self.set_targets(classes if classes is not None else self.classes,
                              counts if counts is not None else self.counts)
+        order, parts, details = [], [], []
+        for idx in self._prompt_groups(prompts):
+            parts.append(self._score_targets(_take(x, idx), details))
+            order += idx
+        out = torch.cat(parts)
+        self.last_details = [details[j] for j in _inverse(order)] if details else []
+        return out[torch.as_tensor(_inverse(order), device=out.device)]
+
+    def _score_targets(self, x, details: list) -> torch.Tensor:
+        """Scores under the current targets; hard counts are appended to ``details``."""
         if self.soft:
             per_class, _, _ = self.forward_detector(x)
             sc = soft_counts(per_class, self.box_threshold, self.temperature)
             target = torch.tensor(self.counts, dtype=sc.dtype, device=sc.device)
             return -((sc - target) ** 2).sum(-1)
         res = self.count(x)
-        self.last_details = res
+        details += res
         return torch.tensor([0.0 - r["rss"] for r in res], dtype=torch.float32, device=x.device)
+
+    def details(self, images, prompt=None) -> list[dict]:
+        """Per image: the targets (and whether they come from the prompt), the hard counts, RSS and exact hit."""
+        x = as_bchw(images)
+        prompts = expand_prompts(prompt, x.shape[0])
+        self._prepare()
+        rows = []
+        with torch.no_grad():
+            for i in range(0, x.shape[0], self.batch_size):
+                rows += self._detail_rows(x[i:i + self.batch_size].to(self._device, torch.float32),
+                                          prompts[i:i + self.batch_size])
+        return rows
+
+    def _detail_rows(self, x, prompts) -> list[dict]:
+        rows, order = [], []
+        for idx in self._prompt_groups(prompts):
+            rows += self.count(_take(x, idx))
+            order += idx
+        rows = [rows[j] for j in _inverse(order)]
+        for r in rows:
+            r.update(parsed_from_prompt=self.from_prompt, exact=r["rss"] == 0)
+        return rows
+
+
+def _take(x: torch.Tensor, idx: list[int]) -> torch.Tensor:
+    """``x[idx]`` without a copy when ``idx`` is every image (fixed targets, or one prompt for all)."""
+    return x if len(idx) == x.shape[0] else x[idx]
+
+
+def _inverse(order: list[int]) -> list[int]:
+    """Positions that put values listed in ``order`` (a permutation of image indices) back in image order."""
+    inv = [0] * len(order)
+    for pos, i in enumerate(order):
+        inv[i] = pos
+    return inv
 
 
 # ------------------------------------------------------------------------------------------------ loading

@@ -5,9 +5,13 @@ Model file names are those ComfyUI users have (flux1-schnell.safetensors, ae.saf
 t5xxl_fp16.safetensors) and reward folders are named as README documents; tests and the demo swap in tiny
 stand-ins by the rule in scripts/host.py."""
 import os
+import sys
 
 import host
 from workflow_builder import Workflow
+
+sys.path.insert(0, host.ROOT)
+from playground.harness import SETTINGS  # noqa: E402
 
 WF_DIR = os.path.join(host.ROOT, "workflows")
 
@@ -48,9 +52,9 @@ def flux_head(w, prompt, dev=False, batch=1, latent_col=1):
 
 
 def flowsearch(w, name, head, reward, *, preset, budget=500, steps=10, interpolant="vp", finish=0, guidance=0.0,
-               options="", seed=42):
+               options="", seed=42, grid="paper"):
     unet, vae, text, cond, latent = head
-    fs = w.node("FlowSearch", [seed, preset, steps, interpolant, budget, "", 0, finish, guidance, options], col=2,
+    fs = w.node("FlowSearch", [seed, preset, steps, interpolant, budget, "", 0, finish, guidance, options, grid], col=2,
                 size=(360, 420), model=(unet, 0), positive=(cond, 0), latent=(latent, 0), vae=(vae, 0),
                 reward=(reward, 0), prompt=(text, 0))
     w.node("SaveImage", [f"flowsearch/{name}"], col=3, size=(420, 460), images=(fs, 0), title="Best image")
@@ -62,6 +66,54 @@ def flowsearch(w, name, head, reward, *, preset, budget=500, steps=10, interpola
 
 
 # ---------------------------------------------------------------------------------------------- workflows
+PLAYGROUND_PROMPT = "four red squares and three blue crosses"
+PLAYGROUND_INTERPOLANT, PLAYGROUND_GRID = SETTINGS["interpolant"], SETTINGS["grid"]  # why: playground/harness.py
+
+NOTE_PLAYGROUND = """FlowSearch Playground: inference-time search on a model small enough for any CPU. \
+The Playground Loader gives a 2.3 M-parameter FLUX (ComfyUI's own Flux class) trained on pictures of coloured \
+squares and crosses, its caption encoder (stock CLIPTextEncode) and a lossless pixel VAE. Nothing to download: \
+the weights ship with the pack.
+
+The task is the paper's counting task in miniature: the caption asks for exact counts ("{prompt}"), \
+and the Count Objects Reward scores −Σ(count − target)² (0 = every count right). A plain sample hits both \
+counts only about a quarter of the time; search spends {budget} model evaluations to find one that does.
+
+What to look for: the best image should show exactly the counts you asked for; the node's report lists every \
+candidate's counts by the reward counter and by a stricter held-out counter (they should agree: no reward \
+hacking). Compare with the twin workflow at the same budget ({twin}). Change the caption (counts one..six, \
+colours red/green/blue, shapes squares/crosses), the seed or the budget and run again; it takes seconds.
+
+Latent: EmptySD3LatentImage at 128×128 (the VAE is 8×, like FLUX's; the world is 32×32 pixels shown 4× enlarged).
+Outputs: the best image goes to output/flowsearch/; candidates and the reward-vs-NFE plot are previews."""
+
+
+def playground_head(w, prompt):
+    """Playground loader (MODEL, CLIP, VAE), one Prompt node into CLIPTextEncode and the search, a 128² latent."""
+    loader = w.node("FlowSearchPlaygroundLoader", ["playground_flux.safetensors"], col=0, size=(340, 120))
+    text = w.node("PrimitiveStringMultiline", [prompt], col=1, size=(360, 120), title="Prompt (caption)")
+    cond = w.node("CLIPTextEncode", [prompt], col=1, size=(360, 100), clip=(loader, 1), text=(text, 0))
+    latent = w.node("EmptySD3LatentImage", [128, 128, 1], col=1)
+    return loader, text, cond, latent
+
+
+def playground_search(preset, name, twin, budget=200):
+    def build(oi):
+        w = Workflow(oi)
+        loader, text, cond, latent = playground_head(w, PLAYGROUND_PROMPT)
+        reward = w.node("FlowSearchCountObjectsReward", [""], col=1, size=(360, 80))
+        widgets = [7, preset, SETTINGS["steps"], PLAYGROUND_INTERPOLANT, budget, "", 0, 0, 0.0, "", PLAYGROUND_GRID]
+        fs = w.node("FlowSearch", widgets, col=2, size=(360, 420),
+                    model=(loader, 0), positive=(cond, 0), latent=(latent, 0), vae=(loader, 2), reward=(reward, 0),
+                    prompt=(text, 0))
+        w.node("SaveImage", [f"flowsearch/{name}"], col=3, size=(420, 460), images=(fs, 0), title="Best image")
+        w.node("PreviewImage", [], col=4, size=(420, 300), images=(fs, 2), title="All final candidates")
+        w.node("PreviewImage", [], col=4, size=(420, 300), images=(fs, 4), title="Reward vs NFE")
+        w.node("PreviewAny", [], col=3, size=(420, 200), source=(fs, 3), title="Report (JSON)")
+        w.note(NOTE_PLAYGROUND.format(prompt=PLAYGROUND_PROMPT, budget=budget, twin=twin), col=0, size=(340, 620))
+        return w
+    return build
+
+
 NOTE_VP_SDE = """FLUX.1-schnell sampled with the FlowSearch SDE on the VP interpolant (Kim et al. 2025, §4).
 
 Interpolant Converter: runs the same FLUX on a variance-preserving path (β 0.1 → 20) with the same \
@@ -216,7 +268,11 @@ def flux_dev_rbf(oi):
     return w
 
 
-WORKFLOWS = {"flux_schnell_vp_sde": flux_schnell_vp_sde, "rbf_vqascore": rbf_vqascore, "rbf_counting": rbf_counting,
+WORKFLOWS = {"playground_rbf_counting": playground_search("RBF (paper)", "playground_rbf_counting",
+                                                          "playground_bon_counting.json"),
+             "playground_bon_counting": playground_search("Best-of-N", "playground_bon_counting",
+                                                          "playground_rbf_counting.json"),
+             "flux_schnell_vp_sde": flux_schnell_vp_sde, "rbf_vqascore": rbf_vqascore, "rbf_counting": rbf_counting,
              "rbf_dps_aesthetic": rbf_dps_aesthetic, "smc_vqascore": smc_vqascore, "svdd_vqascore": svdd_vqascore,
              "sop_vqascore": sop_vqascore, "bon_baseline": bon_baseline, "score_only": score_only,
              "flux_dev_rbf": flux_dev_rbf}

@@ -1,6 +1,8 @@
-"""The main job: run the shipped workflows through a real ComfyUI server on the bundled tiny models.
+"""The main job: the FlowSearch Playground, then the shipped FLUX workflows, through a real ComfyUI server.
 
-Starts ComfyUI (CPU) with this pack, converts each workflow in DEMO_WORKFLOWS from its saved UI format,
+First the playground (scripts/demo_playground.py): the trained model shipped with the pack, real countable
+pictures, base vs Best-of-N vs RBF and an accuracy table. Then, on the bundled tiny random-weight FLUX stand-ins,
+each workflow in DEMO_WORKFLOWS is converted from its saved UI format,
 swaps in the tiny random-weight stand-ins for the model files and scales the compute knobs to this CPU
 (rules: scripts/host.py), runs it, copies the images to output/demo/, writes output/demo/report.{md,json}
 and stops the server."""
@@ -12,11 +14,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import host  # noqa: E402
+import demo_playground  # noqa: E402
 
 DEMO_WORKFLOWS = ["flux_schnell_vp_sde", "rbf_vqascore", "bon_baseline", "rbf_counting", "rbf_dps_aesthetic"]
 OUT = os.path.join(host.ROOT, "output", "demo")
 
-STAND_IN = """NOTE: the bundled models are RANDOM-WEIGHT STAND-INS (a 0.8 M-parameter FLUX, a tiny 16-channel
+STAND_IN = """NOTE on the FLUX workflows (the playground part above is a real trained model): their models are RANDOM-WEIGHT STAND-INS (a 0.8 M-parameter FLUX, a tiny 16-channel
 TAESD-style VAE and tiny random reward models of the real architectures), so the images are structured noise
 and the rewards are meaningless numbers. They prove the graph, the sampler and the search run end to end
 inside a real ComfyUI server; they are not meant to look like anything. Search workflows run here at 64 px
@@ -47,6 +50,9 @@ def main():
     print("[demo] starting ComfyUI 0.3.75 (CPU) with ComfyUI-FlowSearch ...", flush=True)
     with host.Server(threads=max(1, min(2, os.cpu_count() or 1))) as srv:
         print(f"[demo] server ready on port {srv.port} in {time.time() - t_all:.1f} s", flush=True)
+        print("[demo] FlowSearch Playground: base vs Best-of-N vs RBF on the shipped trained model ...", flush=True)
+        pg_lines, pg_summary = demo_playground.run(srv, os.path.join(OUT, "playground"),
+                                                   log=lambda m: print(m, flush=True))
         for name in DEMO_WORKFLOWS:
             path = os.path.join(host.ROOT, "workflows", f"{name}.json")
             api = host.substitute_loaders(host.ui_to_api(host.load_workflow(path), srv.object_info()))
@@ -63,12 +69,13 @@ def main():
             rows.append({"workflow": f"workflows/{name}.json", "method": method, "nfe": nfe, "budget": budget,
                          "best_reward": best, "seconds": round(entry["wall_s"], 2), "images": images,
                          "nodes": sorted({n["class_type"] for n in api.values()})})
-    report = {"comfyui": "0.3.75 (CPU)", "models": "tiny random-weight stand-ins", "runs": rows,
+    report = {"comfyui": "0.3.75 (CPU)", "playground": pg_summary, "models": "tiny random-weight stand-ins", "runs": rows,
               "total_seconds": round(time.time() - t_all, 1)}
     with open(os.path.join(OUT, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
-    lines = ["# FlowSearch demo report", "", "| workflow | method | NFE used / budget | best reward | time (s) | images |",
-             "|---|---|---|---|---|---|"]
+    lines = ["# FlowSearch demo report", "", *pg_lines,
+             "## FLUX workflows on random-weight stand-ins (the graphs run; the pictures are noise)", "",
+             "| workflow | method | NFE used / budget | best reward | time (s) | images |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['workflow']} | {r['method']} | {r['nfe']} / {r['budget']} | "
               f"{'—' if r['best_reward'] is None else r['best_reward']} | {r['seconds']} | {len(r['images'])} "
               f"(e.g. {r['images'][0] if r['images'] else '—'}) |" for r in rows]

@@ -309,8 +309,11 @@ CPU_MAX_NFE = 48
 
 
 def scale_for_cpu(prompt, pixels=64, max_nfe=CPU_MAX_NFE):
-    """Shrink empty latents to `pixels` and cap every `nfe_budget` at `max_nfe` (other inputs unchanged)."""
+    """Shrink empty latents to `pixels` and cap every `nfe_budget` at `max_nfe` (other inputs unchanged).
+    Playground graphs are CPU-sized already and run as saved."""
     out = json.loads(json.dumps(prompt))
+    if any(n["class_type"] == "FlowSearchPlaygroundLoader" for n in out.values()):
+        return out
     for node in out.values():
         if node["class_type"] in CPU_SCALE:
             node["inputs"].update({k: pixels for k in CPU_SCALE[node["class_type"]]})

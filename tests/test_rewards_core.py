@@ -13,6 +13,7 @@ from rewards.base import Reward, as_bchw, expand_prompts
 from rewards.counting import (Detections, box_masks, dedup_count, filter_relative, grounded_detections, parse_targets,
                               rss, soft_counts)
 from rewards.folders import LAYOUTS, list_reward_folders, load_state_dict, parse_dtype
+from rewards.prompt_counts import counts_in_prompt, targets_from_prompt
 from rewards.simple import ColorReward, ImageStatReward, JpegReward, parse_color
 
 
@@ -307,6 +308,34 @@ def test_dedup_empty_and_zero_area():
     counts, _ = dedup_count(box_masks(torch.tensor([_box(2, 2, 2, 2)]), 4, 4) & False, torch.tensor([0.9]),
                             torch.tensor([0]), 1)
     assert counts.tolist() == [0]
+
+
+@pytest.mark.parametrize("prompt, expected", [
+    ("Six airplanes flying over a desert with seven camels walking below", {"airplanes": 6, "camels": 7}),
+    ("six red airplanes and 3 blue cars.", {"red airplanes": 6, "blue cars": 3}),
+    ("Two sleeping cats, one dog running in the garden", {"sleeping cats": 2, "dog": 1}),
+    ("five people standing near four children playing", {"people": 5, "children": 4}),
+    ("three dogs on the left and two dogs on the right", {"dogs": 5}),
+    ("twelve apples; 20 oranges", {"apples": 12, "oranges": 20}),
+])
+def test_counts_in_prompt(prompt, expected):
+    assert counts_in_prompt(prompt) == expected
+
+
+@pytest.mark.parametrize("prompt", ["a photo of a cat", "one of the 1990 cars at 1024px", "twenty-one birds", "", None])
+def test_counts_in_prompt_no_false_counts(prompt):
+    """'a'/'an', years, sizes, 'one of' and unsupported compounds are not counts."""
+    assert counts_in_prompt(prompt) == {}
+
+
+def test_targets_from_prompt_and_the_error_that_names_the_fix():
+    assert targets_from_prompt("Six airplanes and seven camels") == (["airplanes", "camels"], [6, 7])
+    with pytest.raises(RewardError, match="Fill in class_names and counts, or write counts in the prompt like "
+                                          "'six airplanes and seven camels'") as e:
+        targets_from_prompt("a cat on a mat")
+    assert "'a cat on a mat'" in str(e.value)
+    with pytest.raises(RewardError, match="the prompt is empty"):
+        targets_from_prompt("  ")
 
 
 class CharTok:

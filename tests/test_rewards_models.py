@@ -141,6 +141,33 @@ def test_counting_hard_is_not_differentiable_but_surrogate_is(tiny):
     assert s.item() == -sum(v ** 2 for v in r.last_details[0]["counts"].values())
 
 
+def test_counting_with_empty_targets_reads_them_from_the_prompt(tiny):
+    """class_names and counts empty: each prompt's counts are the targets; details() says so."""
+    r = load(tiny, "count_gdino", classes="", counts="")
+    fixed = load(tiny, "count_gdino")  # classes "cats, dogs", counts "2, 1"
+    assert r.needs_prompt and r.describe()["targets_from_prompt"]
+    prompts = ["Six airplanes flying over a desert with seven camels walking below", "two cats and one dogs",
+               "Six airplanes flying over a desert with seven camels walking below"]
+    x = images()
+    s = r(x, prompts)
+    assert [d["targets"] for d in r.last_details] == [{"airplanes": 6, "camels": 7}, {"cats": 2, "dogs": 1},
+                                                      {"airplanes": 6, "camels": 7}]
+    for score, d in zip(s.tolist(), r.last_details):
+        assert score == -sum((d["counts"][c] - n) ** 2 for c, n in d["targets"].items())
+    # the same scores as a reward loaded with those targets
+    torch.testing.assert_close(s[1:2], fixed(x[1:2]))
+    rows = r.details(x[:1], prompts[0])
+    assert rows[0]["parsed_from_prompt"] and rows[0]["targets"] == {"airplanes": 6, "camels": 7}
+    assert set(rows[0]["counts"]) == {"airplanes", "camels"} and rows[0]["exact"] == (rows[0]["rss"] == 0)
+    assert not fixed.details(x[:1])[0]["parsed_from_prompt"]
+    with pytest.raises(RewardError, match="needs a text prompt"):
+        r(x)
+    with pytest.raises(RewardError, match="Fill in class_names and counts, or write counts in the prompt"):
+        r(x, "a photo of a cat")
+    with pytest.raises(RewardError, match="counts is empty. Fill in both"):
+        rewards.load_reward("counting", tiny / "tiny-grounding-dino", classes="cats", counts="")
+
+
 # ------------------------------------------------------------------------------------------------ converters
 def test_hpsv2_open_clip_checkpoint_matches_hf_original(tiny):
     """HPS_v2.1_compressed.pt (OpenCLIP names, fp16) -> CLIPModel: equals the HF original with fp16-rounded weights."""

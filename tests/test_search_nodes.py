@@ -139,3 +139,17 @@ def test_memory_policy_loads_model_vae_and_reward_together(env, monkeypatch):
     assert rep["nfe"] <= 24
     assert rp in mm.loaded_models() or any(lm.model is rp for lm in mm.current_loaded_models)
     assert reward.leaves()[0].before_use is not None  # the loader's own hook is restored afterwards
+
+
+def test_summary_lines_of_reward_details(comfy_inproc):
+    """The node's text shows a counting reward's targets (and where they came from) and the playground's held-out
+    counter only where the reward has one."""
+    line = comfy_inproc.node_module("search_nodes")._detail_line
+    row = {"targets": {"airplanes": 6, "camels": 7}, "parsed_from_prompt": True,
+           "counts": {"airplanes": 5, "camels": 7}, "rss": 1.0, "exact": False}
+    assert line("count_grounding_dino", 0, row) == ("count_grounding_dino (image 0): target airplanes 6, camels 7 "
+                                                    "(from the prompt) · counted airplanes 5, camels 7 · exact no")
+    row = {"targets": "two red squares", "counts": {"red square": 2}, "counts_heldout": {"red square": 1},
+           "exact": True, "exact_heldout": False}
+    assert line("count_objects", 1, row) == ("count_objects (image 1): target two red squares · counted red square 2 "
+                                             "· held-out red square 1 · exact yes / held-out no")
