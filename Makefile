@@ -21,6 +21,7 @@ bench: setup
 	@$(PY) bench/reward_per_nfe.py --quick
 	@$(PY) bench/memory.py --quick
 	@$(PY) bench/gpu_bench.py --smoke
+	@$(PY) bench/playground.py --quick
 
 workflows: setup
 	@$(PY) scripts/build_workflows.py

@@ -2,6 +2,7 @@
 each with its reward cost at equal NFE (tiny FLUX in ComfyUI; analytic benchmark where the option applies).
 
     .build/venv/bin/python bench/decode_reward_share.py [--quick] [--sizes 64 256] [--seeds 3]
+    .build/venv/bin/python bench/decode_reward_share.py --smoke   # 64 px, 1 seed, tiny budgets (seconds; CI)
 
 Rows (RBF, JPEG reward, tiny FLUX h64 + 16-channel TAESD, VP, 10 steps):
   before        max_batch=1, contiguous decodes, a memory-policy load per decode: the official code's cost profile
@@ -110,28 +111,34 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="2 seeds, smaller budgets")
+    ap.add_argument("--smoke", action="store_true", help="64 px, 1 seed, 20-NFE searches, one reward_resolution: "
+                                                         "checks the script (CI)")
     a = ap.parse_args()
     if a.quick:
         a.seeds = 2
+    if a.smoke:
+        a.seeds, a.sizes = 1, [64]
     env = ce.ComfyEnv(threads=a.threads)
     reward = env.reward("jpeg")
     seeds = range(a.seeds)
     rows = []
     for px in a.sizes:
-        budget = {64: 60 if a.quick else 100, 256: 24 if a.quick else 40}.get(px, 24)
+        budget = 20 if a.smoke else {64: 60 if a.quick else 100, 256: 24 if a.quick else 40}.get(px, 24)
         rows.append(search_row(env, "before (batch 1, paper-like)", px, budget, seeds, 1, {}, True, reward))
         rows.append(search_row(env, "after (batched, channels-last)", px, budget, seeds, 0, {}, False, reward))
-        for rr in (px // 2, px // 4):
+        for rr in (px // 2,) if a.smoke else (px // 2, px // 4):
             rows.append(search_row(env, f"after + reward_resolution={rr}", px, budget, seeds, 0,
                                    {"reward_resolution": rr}, False, reward))
         print(f"  {px}px done", flush=True)
-    batching = {px: decode_batching(env, px, (1, 2, 4, 8) if px <= 64 else (1, 2, 4)) for px in a.sizes}
-    se_budget = 100 if a.quick else 300
-    analytic = score_every_analytic(se_budget, range(8 if a.quick else 32))
-    tiny = score_every_tiny(env, 64, 100 if a.quick else 200, seeds, env.reward("brightness"))
+    batching = {px: decode_batching(env, px, (1, 2) if a.smoke else (1, 2, 4, 8) if px <= 64 else (1, 2, 4),
+                                    reps=1 if a.smoke else 3) for px in a.sizes}
+    se_budget = 50 if a.smoke else 100 if a.quick else 300
+    analytic = score_every_analytic(se_budget, range(2 if a.smoke else 8 if a.quick else 32))
+    tiny_budget = 30 if a.smoke else 100 if a.quick else 200
+    tiny = score_every_tiny(env, 64, tiny_budget, seeds, env.reward("brightness"))
     res = {"machine": env.machine(), "rows": rows, "decode_ms_per_image_by_batch": batching,
            "score_every_analytic": {"budget": se_budget, "rows": analytic},
-           "score_every_tiny": {"budget": 100 if a.quick else 200, "reward": "brightness", "rows": tiny},
+           "score_every_tiny": {"budget": tiny_budget, "reward": "brightness", "rows": tiny},
            "paper_reference_s_per_nfe": {"64": 0.032, "256": 0.30, "threads": 2},
            "command": "bench/decode_reward_share.py " + " ".join(sys.argv[1:])}
     ce.save("decode_reward_share", res)

@@ -4,6 +4,7 @@ its own), peak device memory where a GPU runs it (torch.cuda.max_memory_allocate
 loaded after the search.
 
     .build/venv/bin/python bench/memory.py [--quick] [--px 256] [--methods rbf svdd smc bon] [--batches 1 4 16]
+    .build/venv/bin/python bench/memory.py --smoke   # baseline + RBF at batch auto, 64 px, 24 NFE (seconds; CI)
 
 Baseline row: the same process after loading ComfyUI, the tiny FLUX and the VAE, before searching. Prints the
 table last; writes bench/results/memory.json."""
@@ -53,6 +54,8 @@ def child(method, max_batch, px, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="baseline + one RBF search (64 px, 24 NFE, batch auto): "
+                                                         "checks the script (CI)")
     ap.add_argument("--px", type=int, default=256)
     ap.add_argument("--budget", type=int, default=40)
     ap.add_argument("--methods", nargs="+", default=["rbf", "svdd", "smc", "bon"])
@@ -64,6 +67,8 @@ def main():
         return child(m, int(b), int(px), int(budget))
     if a.quick:
         a.px, a.methods, a.batches, a.budget = 128, ["rbf", "svdd", "bon"], [1, 16], 24
+    if a.smoke:
+        a.px, a.methods, a.batches, a.budget = 64, ["rbf"], [0], 24
     import comfy_env as ce
     rows = []
     configs = [("none", 0)] + [(m, b) for m in a.methods for b in a.batches]

@@ -2,6 +2,7 @@
 linear scaling, efficiency(b) = NFE/s(b) / (b · NFE/s(1)) (1 = batching is free, 1/b = no gain at all).
 
     .build/venv/bin/python bench/particle_batching.py [--quick] [--min3072 BASE|auto] [--threads 1]
+    .build/venv/bin/python bench/particle_batching.py --smoke   # batches 1 and 8, 1 repeat (seconds; CI)
 
 Rows: the tiny FLUX h64 (2+2 blocks) and, with --min3072, the 3072-wide one-block FLUX (770 MB, built by
 `tests/fixtures/make_tiny_models.py --base BASE --min3072`; 'auto' builds it in .build/bench_base if missing),
@@ -66,17 +67,20 @@ def eff(rates):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="batches 1 and 8, 1 repeat, a 40-NFE search: checks the "
+                                                         "script (CI)")
     ap.add_argument("--px", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--min3072", default=None, help="ComfyUI base dir holding flux_min_3072.safetensors, or 'auto'")
     a = ap.parse_args()
     env = ce.ComfyEnv(threads=a.threads)
     rows = {}
-    reps = (lambda b: 5) if a.quick else (lambda b: 11)
+    reps = (lambda b: 1) if a.smoke else (lambda b: 5) if a.quick else (lambda b: 11)
+    batches = (1, 8) if a.smoke else BATCHES
     rows["tiny FLUX h64 (2+2 blocks), model call"] = forward_rate(env, env.sampling_nodes.convert_model(env.model, "vp"),
-                                                                  BATCHES, a.px, reps, env.cond)
-    rows["tiny FLUX h64, whole SVDD search (n=2, k=budget/20)"] = search_rate(env, (1, 4, 16) if a.quick else BATCHES, a.px,
-                                                                 80 if a.quick else 160)
+                                                                  batches, a.px, reps, env.cond)
+    rows["tiny FLUX h64, whole SVDD search (n=2, k=budget/20)"] = search_rate(
+        env, (1, 8) if a.smoke else (1, 4, 16) if a.quick else BATCHES, a.px, 40 if a.smoke else 80 if a.quick else 160)
     skipped = None
     if a.min3072:
         base = os.path.join(ce.ROOT, ".build", "bench_base") if a.min3072 == "auto" else a.min3072
@@ -91,7 +95,8 @@ def main():
         g = torch.Generator().manual_seed(0)
         cond = [[torch.randn(1, 16, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
         rows["FLUX 3072 wide, 1 double block, model call"] = forward_rate(
-            env, env.sampling_nodes.convert_model(wide, "vp"), BATCHES, a.px, (lambda b: 3) if a.quick else (lambda b: 5), cond)
+            env, env.sampling_nodes.convert_model(wide, "vp"), batches, a.px,
+            (lambda b: 1) if a.smoke else (lambda b: 3) if a.quick else (lambda b: 5), cond)
         rows["FLUX 3072 wide, 1 double block, model call"]["load_s"] = load_s
     else:
         skipped = "3072-wide FLUX not run (pass --min3072 BASE or --min3072 auto; ~770 MB, ~1 min to build)"

@@ -31,7 +31,8 @@ OUT = os.path.join(ROOT, "output", "bench")
 BUDGETS = (50, 100, 300, 500)
 # label → (method, options, sde); the pack's defaults, as the FlowSearch presets run them
 METHODS = {"bon": ("bon", {}, True), "smc": ("smc", {}, True), "svdd": ("svdd", {}, True),
-           "code": ("code", {}, True), "sop": ("sop", {}, True), "rbf": ("rbf", {}, True)}
+           "code": ("code", {}, True), "sop": ("sop", {}, True), "rbf": ("rbf", {}, True),
+           "psp": ("psp", {}, True)}   # progressive seed pruning (after the paper; issue 12)
 STEPS = SETTINGS["steps"]
 
 

@@ -3,6 +3,7 @@ weight-free reward, per method and NFE budget; mean ± s.e. over seeds of the re
 
     .build/venv/bin/python bench/reward_per_nfe.py            # budgets 50 100 300 500 1000, 3 seeds (~25 min)
     .build/venv/bin/python bench/reward_per_nfe.py --quick    # budgets 50 100 200, 2 seeds (~3 min)
+    .build/venv/bin/python bench/reward_per_nfe.py --smoke    # budget 50, 1 seed (seconds; CI)
 
 Reward: brightness-maximize (mean Rec.709 luma, in [0, 1]; --reward jpeg for JPEG compressibility). Random-weight
 models: the curves show the search machinery at work, not image quality. Prints the table last; writes
@@ -21,6 +22,8 @@ METHODS = ("bon", "noise_search", "sop", "smc", "svdd", "code", "rbf")
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="budget 50 (SoP needs 42), 1 seed, every method: checks "
+                                                         "the script (CI)")
     ap.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 300, 500, 1000])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
@@ -30,6 +33,8 @@ def main():
     a = ap.parse_args()
     if a.quick:
         a.budgets, a.seeds = [50, 100, 200], 2
+    if a.smoke:
+        a.budgets, a.seeds = [50], 1
     env = ce.ComfyEnv(threads=a.threads)
     reward = env.reward(a.reward)
     table, t0 = {}, time.perf_counter()

@@ -1,6 +1,7 @@
 """Per-step time of the FlowSearch SDE sampler vs ComfyUI's `euler` at equal steps on the tiny FLUX.
 
     .build/venv/bin/python bench/sde_overhead.py [--repeats 9] [--sizes 64 512]
+    .build/venv/bin/python bench/sde_overhead.py --smoke    # 1 repeat, 4 steps, 64 px (seconds; CI)
 Both run through comfy.sample.sample_custom on the same model, sigmas and noise. Reported: the median wall time
 per step (ours / euler), and — robust to the model's own run-to-run variance on a shared CPU — the sampler's
 time outside the model call per step, folded into `ratio_outside_model` = (model + ours) / (model + euler).
@@ -53,7 +54,10 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 512])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true", help="1 repeat, 4 steps, 64 px: checks the script (CI)")
     a = ap.parse_args()
+    if a.smoke:
+        a.repeats, a.steps, a.sizes = 1, 4, [64]
     torch.set_num_threads(a.threads)
     ip = InProcess()
     import comfy.sample
@@ -80,7 +84,8 @@ def main():
                      "euler_outside_model_ms_per_step": 1000 * out_euler / a.steps,
                      "ratio_outside_model": (model + out_ours) / (model + out_euler)})
     res = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, torch {torch.__version__}, {a.threads} thread(s)",
-           "model": "tiny FLUX h64 (2+2 blocks), VP-converted, paper grid", "repeats": a.repeats, "rows": rows}
+           "model": "tiny FLUX h64 (2+2 blocks), VP-converted, paper grid", "repeats": a.repeats, "rows": rows,
+           "command": "bench/sde_overhead.py " + " ".join(sys.argv[1:])}
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "sde_overhead.json"), "w") as f:
         json.dump(res, f, indent=1)

@@ -2,6 +2,7 @@
 
     .build/venv/bin/python bench/search_curves.py            # 16 seeds, about a minute on 2 cores
     .build/venv/bin/python bench/search_curves.py --quick    # 4 seeds
+    .build/venv/bin/python bench/search_curves.py --smoke    # 1 seed, budgets 50 100 500 (seconds; CI)
 
 Writes bench/results/search_curves.json and .png and prints the table last. Every method runs the paper's
 sampler (VP interpolant, g = 3s², 10 steps, paper grid) with its App. D settings sized to the budget, except
@@ -76,7 +77,7 @@ def rbf_draws(problem, budget=500, seeds=range(4)):
     return [sum(v) / len(v) for _, v in sorted(per.items())]
 
 
-def plot(results, path):
+def plot(results, path, budgets=BUDGETS):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -90,7 +91,7 @@ def plot(results, path):
         ax.errorbar(xs, ys, yerr=es, label=label, linestyle=ls, marker="o", ms=3, capsize=2, color=colors(2 * i % 20
                     + (2 * i // 20)))
     ax.set_xscale("log")
-    ax.set_xticks(list(BUDGETS), [str(b) for b in BUDGETS])
+    ax.set_xticks(list(budgets), [str(b) for b in budgets])
     ax.set_xlabel("NFE budget")
     ax.set_ylabel("mean reward (± s.e.)")
     ax.set_title("Search on the analytic rare-mode flow (VP-SDE, 10 steps)")
@@ -103,28 +104,32 @@ def plot(results, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="4 seeds instead of 16")
+    ap.add_argument("--smoke", action="store_true", help="1 seed, budgets 50 100 500, fewer plain paths: checks the "
+                                                         "script (CI)")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    seeds = range(args.seeds or (4 if args.quick else 16))
+    seeds = range(args.seeds or (1 if args.smoke else 4 if args.quick else 16))
+    budgets = (50, 100, 500) if args.smoke else BUDGETS  # 100 and 500: the RBF@100 vs BoN@500 line
     problem = RareModeProblem()
     t0 = time.time()
-    results = {label: {str(b): run_method(problem, label, b, seeds) for b in BUDGETS} for label in METHODS}
+    results = {label: {str(b): run_method(problem, label, b, seeds) for b in budgets} for label in METHODS}
     rbf100, bon500 = results["rbf (default)"]["100"]["mean"], results["bon"]["500"]["mean"]
     out = {
         "problem": {"name": "RareModeProblem", "dim": problem.dim, "rare_weight": 0.01, "steps": 10,
                     "interpolant": "vp", "grid": "paper", "diffusion": "3s^2"},
-        "seeds": len(seeds), "budgets": list(BUDGETS), "results": results,
+        "seeds": len(seeds), "budgets": list(budgets), "smoke": args.smoke, "results": results,
         "rbf100_reaches_bon500": rbf100 >= bon500, "rbf100": rbf100, "bon500": bon500,
-        "plain_paths": plain_paths(problem), "rbf_draws_per_level_at_500": rbf_draws(problem),
+        "plain_paths": plain_paths(problem, n=200 if args.smoke else 2000),
+        "rbf_draws_per_level_at_500": rbf_draws(problem, seeds=range(1) if args.smoke else range(4)),
         "seconds": None,
     }
     out["seconds"] = round(time.time() - t0, 1)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "search_curves.json"), "w") as f:
         json.dump(out, f, indent=1)
-    plot(results, os.path.join(args.out, "search_curves.png"))
+    plot(results, os.path.join(args.out, "search_curves.png"), budgets)
 
     tide = out["plain_paths"]
     print("plain VP-SDE paths, mean reward of x0̂ per level:",
@@ -137,9 +142,9 @@ def main(argv=None):
           f"({len(seeds)} seeds, {out['seconds']} s; wrote {args.out}/search_curves.json/.png)")
     print()
     w = max(len(k) for k in METHODS)
-    print(f"{'method':<{w}} " + " ".join(f"{b:>13}" for b in BUDGETS))
+    print(f"{'method':<{w}} " + " ".join(f"{b:>13}" for b in budgets))
     for label, row in results.items():
-        print(f"{label:<{w}} " + " ".join(f"{row[str(b)]['mean']:>6.3f} ±{row[str(b)]['se']:.3f}" for b in BUDGETS))
+        print(f"{label:<{w}} " + " ".join(f"{row[str(b)]['mean']:>6.3f} ±{row[str(b)]['se']:.3f}" for b in budgets))
     return out
 
 

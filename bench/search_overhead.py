@@ -2,6 +2,7 @@
 as a fraction of a plain ComfyUI sampler (euler via comfy.sample.sample_custom) at equal NFE, tiny FLUX.
 
     .build/venv/bin/python bench/search_overhead.py [--repeats 5] [--sizes 64 512] [--before]
+    .build/venv/bin/python bench/search_overhead.py --smoke   # 1 repeat, 64 px, 20 NFE (seconds; CI)
 
 The search runs exactly as the FlowSearch node runs it (glue.sample_search as a KSAMPLER through the guider; the
 node's one-off final decodes of the best image and the candidates are left out). Timers wrap
@@ -54,13 +55,16 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--before", action="store_true", help="emulate the glue before the performance pass")
     ap.add_argument("--quick", action="store_true", help="3 repeats, 64 px and a 10-NFE 512 px run")
+    ap.add_argument("--smoke", action="store_true", help="1 repeat, 64 px, 20 NFE in 5 steps: checks the script (CI)")
     a = ap.parse_args()
     if a.quick:
         a.repeats = 3
+    if a.smoke:
+        a.repeats, a.sizes = 1, [64]
     env = ce.ComfyEnv(threads=a.threads)
     reward = env.reward("jpeg")
     # (px, budget, steps): small budgets at 512 px, where one decode of the tiny VAE takes ~2 s on one core
-    plans = {64: (100, 10), 256: (24, 10), 512: (10 if a.quick else 12, 5)}
+    plans = {64: (20, 5) if a.smoke else (100, 10), 256: (24, 10), 512: (10 if a.quick else 12, 5)}
     rows = []
     ctx = ce.before_fixes(env.glue) if a.before else ce.contextlib.nullcontext()
     with ctx:

@@ -10,8 +10,8 @@ Pictures are shown at DISPLAY = 4× (nearest-neighbour, so 128×128 for the 32×
 ComfyUI like any 8× VAE (16×16 latent ↔ 128×128 image), so the stock EmptySD3LatentImage at 128×128 makes the
 right latent, and thumbnails are big enough to count by eye. Encoding area-averages the 4×4 blocks back.
 
-Captions: each group becomes one context token, a one-hot count (6) ‖ colour (3) ‖ shape (2); the pooled vector
-`y` is the two tokens side by side."""
+Captions: each group becomes one context token, a one-hot count (6) ‖ colour (3) ‖ shape (2); a two-group caption
+gets an all-zero third token; the pooled vector `y` is the three tokens side by side."""
 import torch
 import torch.nn.functional as F
 
@@ -23,7 +23,7 @@ DISPLAY = 4                                      # nearest-neighbour display sca
 VAE_RATIO = DOWNSCALE * DISPLAY                  # what ComfyUI sees: 8, like FLUX's own VAE
 FLUX_SCALE, FLUX_SHIFT = 0.3611, 0.1159          # comfy.latent_formats.Flux (asserted in the tests)
 TOKEN_DIM = world.MAX_COUNT + len(world.COLOURS) + len(world.SHAPES)
-N_TOKENS = 2
+N_TOKENS = max(world.GROUPS)
 POOLED_DIM = N_TOKENS * TOKEN_DIM
 _COLOUR_INDEX = {c: i for i, c in enumerate(world.COLOURS)}
 _SHAPE_INDEX = {s: i for i, s in enumerate(world.SHAPES)}
@@ -68,9 +68,9 @@ class PixelShuffleCodec(torch.nn.Module):
 
 def encode_groups(groups):
     """Caption groups → (context [N_TOKENS, TOKEN_DIM], pooled [POOLED_DIM]) float32."""
-    if len(groups) != N_TOKENS:
-        raise ValueError(f"the playground model was trained on captions with exactly {N_TOKENS} groups, e.g. "
-                         f"'three red squares and two blue crosses'; got {len(groups)}")
+    if len(groups) not in world.GROUPS:
+        raise ValueError(f"the playground model was trained on captions with 2 or 3 groups, e.g. 'three red squares "
+                         f"and two blue crosses'; got {len(groups)}")
     ctx = torch.zeros(N_TOKENS, TOKEN_DIM)
     for i, g in enumerate(groups):
         ctx[i, g.count - 1] = 1

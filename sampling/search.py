@@ -6,7 +6,8 @@
 
 `denoise(x, t) -> x0̂` evaluates the flow model on the linear path (t: float tensor [B], as in `sampling.sample`);
 `reward(x0̂) -> Tensor[B]` scores a batch of clean estimates. One NFE = one denoise row. Methods live in
-`search_methods.py` / `search_rbf.py`; this module validates the call, runs the method and packages the result.
+`search_methods.py` / `search_rbf.py` / `search_psp.py`; this module validates the call, runs the method and
+packages the result.
 """
 import inspect
 import math
@@ -18,12 +19,13 @@ from .interpolants import get_interpolant
 from .sde import DIFFUSIONS, GRIDS, em_step
 from .search_core import Run, em_guided, perturb, renoise
 from .search_methods import bon, code, dps, noise_search, smc, sop, svdd
+from .search_psp import psp
 from .search_rbf import rbf
 
 __all__ = ["search", "SearchResult", "replay", "method_options", "METHODS", "COMMON_OPTIONS"]
 
 METHODS = {"bon": bon, "noise_search": noise_search, "sop": sop, "smc": smc, "svdd": svdd, "code": code,
-           "rbf": rbf, "dps": dps}
+           "rbf": rbf, "dps": dps, "psp": psp}
 # options accepted by every method (defaults)
 COMMON_OPTIONS = {"finish_steps": 0, "guidance_scale": 0.0, "diffusion": "square", "diffusion_norm": 3.0,
                   "parametrisation": "linear", "device": None, "dtype": torch.float32}

@@ -12,9 +12,12 @@ import torch
 from .sde import em_step
 from .search_core import Particles, perturb, pid, renoise
 
-__all__ = ["bon", "dps", "noise_search", "sop", "smc", "svdd", "code", "POTENTIALS"]
+__all__ = ["bon", "dps", "noise_search", "sop", "smc", "svdd", "code", "POTENTIALS", "PARTICLE_SCHEDULES",
+           "TEMPERATURE_SCHEDULES", "funnel_counts", "smc_temperatures"]
 
 POTENTIALS = ("diff", "max", "add")
+PARTICLE_SCHEDULES = ("constant", "funnel")
+TEMPERATURE_SCHEDULES = ("constant", "linear", "increasing")
 
 
 # ---- selection helpers -------------------------------------------------------------------------
@@ -105,13 +108,18 @@ def _greedy(run, n, k, block, beta, _name):
 
 
 # ---- SMC ---------------------------------------------------------------------------------------
-def _log_increment(potential, r, prev, beta):
+def _log_increment(potential, r, prev, beta, beta_prev=None):
     """log G_t of the FK-steering potentials (spec §4.4): diff (r − r_prev)/β, max (Δ running max)/β, add r/β.
 
-    At the first level (prev = −inf) every potential is r/β; a non-finite reward gives log-weight −inf."""
+    At the first level (prev = −inf) every potential is r/β; a non-finite reward gives log-weight −inf. Under a
+    temperature schedule (beta_prev = the previous level's β, ≠ β) diff and max are the tempered ratios of
+    consecutive targets exp(φ_t/β_t): φ_t/β_t − φ_{t−1}/β_{t−1} (φ = r, or the running max); add stays r/β_t."""
     first = ~torch.isfinite(prev)
     base = torch.where(first, torch.zeros_like(prev), prev)
-    if potential == "diff":
+    if beta_prev is not None and beta_prev != beta and potential != "add":
+        phi = r if potential == "diff" else torch.maximum(r, base)
+        inc = torch.where(first, r / beta, phi / beta - base / beta_prev)
+    elif potential == "diff":
         inc = torch.where(first, r, r - base) / beta
     elif potential == "max":
         inc = torch.where(first, r, torch.maximum(r, base) - base) / beta
@@ -129,13 +137,73 @@ def _ess(logw):
     return w, float(1.0 / (w * w).sum())
 
 
-def smc(run, n=None, beta=0.1, ess_threshold=1.0, potential="diff"):
+def funnel_counts(n, final, steps):
+    """Particles per level of the Funnel schedule (arXiv 2508.12361): n at level 0 down to `final` at the last,
+    linearly, n_ℓ = n − ⌊(n − final)·ℓ/(M − 1) + ½⌋ (integer arithmetic; [n] for a single step)."""
+    d = steps - 1
+    return [n - ((n - final) * lv * 2 + d) // (2 * d) for lv in range(steps)] if d else [n]
+
+
+def smc_temperatures(schedule, beta, steps):
+    """Per-level temperature β_ℓ. The tempered schedules (arXiv 2505.23614; the Funnel paper's down-weighting of
+    early rewards, 2508.12361) ramp the reward's weight 1/β_ℓ = κ_ℓ/β up to 1/β at the last level:
+    κ_ℓ = (ℓ+1)/M ('linear') or ((ℓ+1)/M)² ('increasing'), i.e. β_ℓ = β/κ_ℓ; 'constant' is β at every level."""
+    if schedule == "constant":
+        return [beta] * steps
+    p = 1 if schedule == "linear" else 2
+    return [beta / ((lv + 1) / steps) ** p for lv in range(steps)]
+
+
+def _smc_size(run, final):
+    """Funnel N from the budget: the largest n with Σ funnel_counts(n, final or max(1, n//4)) ≤ budget."""
+    cost = lambda m: sum(funnel_counts(m, max(1, m // 4) if final is None else final, run.M))
+    lo, hi = max(run.search_budget // run.M, final or 0), 2 * run.search_budget // run.M + 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if cost(mid) <= run.search_budget else (lo, mid - 1)
+    return lo
+
+
+def smc(run, n=None, beta=0.1, ess_threshold=1.0, potential="diff", particle_schedule="constant",
+        final_particles=None, temperature_schedule="constant"):
     """SMC / FK steering (DAS-style; paper App. D Eq. 27: N = 50, β = 0.1 App. F.2, multinomial when ESS < τ·N).
 
+    particle_schedule 'funnel' (Su et al. 2025, arXiv 2508.12361): the population shrinks linearly from n to
+    final_particles (default max(1, n//4)) over the steps, by multinomial resampling down to the next level's
+    count (whatever the ESS); n fills the budget Σ n_ℓ when None. temperature_schedule 'linear' / 'increasing'
+    (tempered SMC, arXiv 2505.23614): early rewards count less, β_ℓ = β/κ_ℓ (see smc_temperatures); β (the
+    temperature: weights ∝ exp(r/β), smaller = colder = greedier) is reached at the last level.
     Final answer: the particle with the highest reward at the last level (not the repo's stale re-score)."""
-    n = run.search_budget // run.M if n is None else n
+    if particle_schedule not in PARTICLE_SCHEDULES:
+        raise ValueError(f"smc: unknown particle_schedule {particle_schedule!r}; use one of "
+                         f"{', '.join(PARTICLE_SCHEDULES)}")
+    if temperature_schedule not in TEMPERATURE_SCHEDULES:
+        raise ValueError(f"smc: unknown temperature_schedule {temperature_schedule!r}; use one of "
+                         f"{', '.join(TEMPERATURE_SCHEDULES)}")
+    funnel = particle_schedule == "funnel"
+    if final_particles is not None:
+        if not funnel:
+            raise ValueError("smc: final_particles applies to particle_schedule='funnel' only; set "
+                             "particle_schedule='funnel' or drop final_particles")
+        _sizes(run, "smc", final_particles=final_particles)
+        run.require(final_particles * run.M, f"final_particles·steps = {final_particles}·{run.M}",
+                    "raise nfe_budget, lower steps, or lower final_particles")
+    if n is None:
+        n = _smc_size(run, final_particles) if funnel else run.search_budget // run.M
     _sizes(run, "smc", 0, n=n)
-    run.require(max(n, 1) * run.M, f"n·steps = {max(n, 1)}·{run.M}", "raise nfe_budget, lower steps, or lower n")
+    if funnel:
+        m = max(n, 1)
+        final_particles = max(1, m // 4) if final_particles is None else final_particles
+        if final_particles > m:
+            raise ValueError(f"smc: final_particles must be ≤ n = {m} (the funnel only shrinks), got "
+                             f"{final_particles}; lower final_particles or raise n")
+        counts = funnel_counts(m, final_particles, run.M)
+        run.require(sum(counts), f"the funnel's Σ particles per step = {' + '.join(map(str, counts))}",
+                    "raise nfe_budget, lower steps, n or final_particles")
+    else:
+        run.require(max(n, 1) * run.M, f"n·steps = {max(n, 1)}·{run.M}",
+                    "raise nfe_budget, lower steps, or lower n")
+        counts = [n] * run.M
     _sizes(run, "smc", n=n)
     if not beta > 0:
         raise ValueError(f"smc: beta (temperature) must be > 0 (math.inf = ignore the reward), got {beta}")
@@ -143,30 +211,41 @@ def smc(run, n=None, beta=0.1, ess_threshold=1.0, potential="diff"):
         raise ValueError(f"smc: unknown potential {potential!r}; use one of {', '.join(POTENTIALS)}")
     if not 0 <= ess_threshold <= 1:
         raise ValueError(f"smc: ess_threshold is a fraction of n in [0, 1], got {ess_threshold}")
-    run.resolved.update(n=n, beta=beta, ess_threshold=ess_threshold, potential=potential)
+    run.resolved.update(n=n, beta=beta, ess_threshold=ess_threshold, potential=potential,
+                        particle_schedule=particle_schedule, temperature_schedule=temperature_schedule)
+    if funnel:
+        run.resolved.update(final_particles=final_particles, particle_counts=counts)
+    betas = smc_temperatures(temperature_schedule, beta, run.M)
+    if temperature_schedule != "constant":
+        run.resolved.update(temperatures=betas)
     ids = [pid(i, 0) for i in range(n)]
     parts, logw = run.prior(ids, 0), torch.zeros(n, dtype=torch.float64)
     prev = torch.full((n,), -math.inf, dtype=torch.float64)
     for lv in range(run.M):
         if lv:
-            parts = run.step(parts, ids)
+            parts = run.step(parts, ids[:len(parts)])
+        k = len(parts)
         cur = parts.r if potential != "max" else torch.maximum(parts.r, prev)
-        logw = logw + _log_increment(potential, parts.r, prev, beta)
+        logw = logw + _log_increment(potential, parts.r, prev, betas[lv], betas[lv - 1] if lv else None)
         w, ess = _ess(logw)
-        resample = lv < run.M - 1 and ess < ess_threshold * n * (1 - 1e-9)
+        m = counts[lv + 1] if lv < run.M - 1 else k
+        resample = lv < run.M - 1 and (m < k or ess < ess_threshold * k * (1 - 1e-9))
         if resample:
-            idx = _resample_idx(run, w, lv)
-            parts, cur, logw = parts.take(idx), cur[idx], torch.zeros(n, dtype=torch.float64)
+            idx = _resample_idx(run, w, lv, m)
+            parts, cur, logw = parts.take(idx), cur[idx], torch.zeros(m, dtype=torch.float64)
         prev = cur
+        extra = {"particles": k, "next_particles": m} if funnel else {}
+        if temperature_schedule != "constant":
+            extra["beta"] = betas[lv]
         run.record(step=lv, s=run.grid[lv], ess=ess, resampled=resample,
-                   survivors=len(set(idx.tolist())) if resample else n)
+                   survivors=len(set(idx.tolist())) if resample else k, **extra)
     return parts
 
 
-def _resample_idx(run, w, step):
-    """Multinomial resampling with replacement (inverse CDF on the reserved stream −1 at `step`)."""
+def _resample_idx(run, w, step, m=None):
+    """Multinomial resampling with replacement of m (default len(w)) rows (inverse CDF on stream −1 at `step`)."""
     cdf = torch.cumsum(w, 0)
-    u = run.uniforms(len(w), -1, step) * cdf[-1]
+    u = run.uniforms(len(w) if m is None else m, -1, step) * cdf[-1]
     return torch.searchsorted(cdf, u).clamp_(max=len(w) - 1)
 
 

@@ -14,7 +14,9 @@ from playground import counter, world
 CAPTIONS = ["one red square and two blue crosses", "five green crosses and one red square",
             "three blue squares and four red crosses", "two green squares and six blue crosses",
             "six red squares and one green cross", "four blue crosses and two red crosses",
-            "one green square and five red squares", "three red crosses and three green squares"]
+            "one green square and five red squares", "three red crosses and three green squares",
+            "two red squares, one blue cross and four green crosses",
+            "five blue squares, one red cross and two green crosses"]
 
 
 def stock_graph(caption, seed, batch=4):
@@ -69,8 +71,8 @@ def test_search_report_carries_both_counters(comfy):
     n_cands = len(rep["searches"][0]["candidate_rewards"])
     assert len(details["best"]) == 1 and len(details["candidates"]) == n_cands
     best = details["best"][0]
-    assert best["targets"] == "four red squares and three blue crosses"
-    assert set(best["counts"]) == set(best["counts_heldout"]) == {"red square", "blue cross"}
+    assert best["targets"] == "four red squares, three blue crosses and two green squares"
+    assert set(best["counts"]) == set(best["counts_heldout"]) == {"red square", "blue cross", "green square"}
     assert -best["rss"] == pytest.approx(rep["best_reward"])          # the reward is −RSS of the best image
     assert "held-out" in out["text"][0]
 

@@ -9,6 +9,7 @@ import torch
 from playground.comfy_boot import boot
 
 boot()
+from playground import codec  # noqa: E402
 from playground import model as pg_model  # noqa: E402
 from playground import train, trainable  # noqa: E402
 
@@ -28,7 +29,7 @@ def _random_flux(config=None, seed=0):
 def _inputs(b=3, seed=1):
     g = torch.Generator().manual_seed(seed)
     return (torch.randn(b, 16, 16, 16, generator=g), torch.rand(b, generator=g),
-            torch.randn(b, 2, 11, generator=g), torch.randn(b, 22, generator=g))
+            torch.randn(b, codec.N_TOKENS, codec.TOKEN_DIM, generator=g), torch.randn(b, codec.POOLED_DIM, generator=g))
 
 
 def test_out_of_place_blocks_equal_the_stock_forward():

@@ -29,15 +29,19 @@ def test_counters_are_exact_on_generated_ground_truth():
 
 
 def test_world_covers_the_task():
-    """Two different types per caption, counts 1..6 all drawn, ≥ 2 colours and 2 shapes, 32 px or larger."""
+    """Two or three different types per caption, counts 1..6 all drawn, ≤ 16 objects, ≥ 2 colours and 2 shapes,
+    32 px or larger."""
     rng = np.random.default_rng(0)
-    seen_counts, seen_types = set(), set()
-    for _ in range(400):
+    seen_counts, seen_types, sizes = set(), set(), []
+    for _ in range(600):
         g = world.sample_groups(rng)
-        assert len(g) == 2 and g[0].type != g[1].type
+        assert len(g) in (2, 3) and len({x.type for x in g}) == len(g) and sum(x.count for x in g) <= 16
         seen_counts |= {x.count for x in g}
         seen_types |= {x.type for x in g}
+        sizes.append(len(g))
     assert seen_counts == set(range(1, 7)) and len(seen_types) == 6
+    assert 0.5 < np.mean(np.array(sizes) == 3) < 0.7                     # THREE_GROUP_SHARE = 0.6
+    assert all(len(world.sample_groups(rng, 2)) == 2 for _ in range(20))
     assert world.SIZE >= 32 and len(world.COLOURS) >= 2 and len(world.SHAPES) >= 2
 
 
@@ -75,6 +79,8 @@ def test_rss_and_exact():
     ("three red squares and two blue crosses", [(3, "red", "square"), (2, "blue", "cross")]),
     ("One GREEN cross and 6 red squares.", [(1, "green", "cross"), (6, "red", "square")]),
     ("four blue squares", [(4, "blue", "square")]),
+    ("two red squares, one blue cross and 5 green squares", [(2, "red", "square"), (1, "blue", "cross"),
+                                                            (5, "green", "square")]),
 ])
 def test_caption_grammar_round_trip(text, expect):
     groups = world.parse_caption(text)
@@ -89,7 +95,7 @@ def test_caption_grammar_round_trip(text, expect):
     ("three red circles and two blue crosses", "unknown shape"),
     ("three red squares and two red squares", "same kind"),
     ("a cat", "<count> <colour> <shape>"),
-    ("one red square and one red cross and one blue cross", "1 to 2 groups"),
+    ("one red square and one red cross and one blue cross and two green squares", "1 to 3 groups"),
     ("x" * 5000, "at most 200"),
 ])
 def test_caption_errors_name_the_fix(text, fragment):
@@ -119,10 +125,13 @@ def test_codec_is_lossless_and_in_flux_layout():
 def test_caption_encoder_binds_counts_to_types():
     a, ya = codec.encode_groups(world.parse_caption("three red squares and two blue crosses"))
     b, yb = codec.encode_groups(world.parse_caption("two red squares and three blue crosses"))
-    assert a.shape == (2, codec.TOKEN_DIM) and ya.shape == (codec.POOLED_DIM,)
+    assert a.shape == (3, codec.TOKEN_DIM) and ya.shape == (codec.POOLED_DIM,) == (33,)
     assert a[0, 2] == 1 and a[1, 1] == 1 and b[0, 1] == 1 and b[1, 2] == 1     # count one-hots per token
     assert (a[:, 6:] == b[:, 6:]).all() and not torch.equal(a, b)
-    with pytest.raises(ValueError, match="exactly 2 groups"):
+    assert (a[2] == 0).all() and a[:2].sum() == 6                               # two groups: empty third token
+    c, yc = codec.encode_groups(world.parse_caption("three red squares, two blue crosses and one green cross"))
+    assert c[2, 0] == 1 and c[2, 6 + 1] == 1 and c[2, 9 + 1] == 1 and torch.equal(yc, c.reshape(-1))
+    with pytest.raises(ValueError, match="2 or 3 groups"):
         codec.encode_groups(world.parse_caption("three red squares"))
 
 
