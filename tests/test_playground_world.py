@@ -50,9 +50,18 @@ def test_held_out_counter_rejects_smudges_that_the_reward_counter_accepts():
     img[2:8, 2:8] = world.COLOURS["red"]                      # a real square
     img[12:15, 12:22] = world.COLOURS["red"]                  # a 3×10 smear: a "square" to the loose counter
     img[24:30, 24:30][world.STAMPS["cross"]] = (0.72, 0.32, 0.26)   # off-colour cross (distance ≈ 0.28)
+    band = np.array([[abs(i - j) <= 1 for j in range(6)] for i in range(6)])
+    img[20:26, 2:8][band] = world.COLOURS["green"]            # a 6×6 diagonal stroke: stamp IoU 0.44 / 0.33
+    img[2:3, 20:22] = world.COLOURS["green"]                  # a 2 px speck: below the reward counter's 4 px
+    img[24:30, 12:20] = world.COLOURS["blue"]                 # a 6×8 slab: square-like (IoU 0.75), box too wide
+    img[1:6, 22:27] = img[6:11, 27:32] = world.COLOURS["blue"]   # two squares touching at a corner
     r, h = counter.count_reward(img), counter.count_heldout(img)
     assert r[("red", "square")] == 2 and r[("red", "cross")] == 1
     assert h[("red", "square")] == 1 and h[("red", "cross")] == 0
+    assert r[("green", "cross")] == 1 and r[("green", "square")] == 0       # the stroke, not the speck
+    assert h[("green", "cross")] == 0 and h[("green", "square")] == 0       # IoU < 0.6 with both stamps
+    assert r[("blue", "square")] == 3                          # 4-connected: the slab and both corner squares
+    assert h[("blue", "square")] == 0                          # 8-connected merge and the 8 px box: nothing
 
 
 def test_shape_classification_direction():
