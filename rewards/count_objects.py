@@ -5,6 +5,8 @@ from an explicit override in the same grammar. Counting is colour- and shape-awa
 `details()` adds what the stricter held-out counter sees, so a report shows when a search fools the reward."""
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -18,10 +20,12 @@ except ImportError:
 MAX_TARGET_GROUPS = len(world.TYPES)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_targets(text):
-    """Caption-grammar text → [Group]; a RewardError that names the grammar otherwise."""
+    """Caption-grammar text → (Group, ...); a RewardError that names the grammar otherwise. Cached: the reward
+    reads the same prompt on every NFE batch."""
     try:
-        return world.parse_caption(text, max_groups=MAX_TARGET_GROUPS)
+        return tuple(world.parse_caption(text, max_groups=MAX_TARGET_GROUPS))
     except ValueError as e:
         raise RewardError(f"Count Objects Reward: {e}") from None
 
