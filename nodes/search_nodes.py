@@ -12,6 +12,9 @@ from comfy_extras.nodes_custom_sampler import Guider_Basic
 from ..sampling.sde import GRIDS
 from ..sampling.search import replay as replay_candidate
 from . import search_glue as glue
+from .decoder import decode_images
+from .reward_plot import reward_plot
+from .search_options import METHODS, PRESETS, parse_options
 from .sampling_nodes import CATEGORY, INTERPOLANT_CHOICES, convert_model, flow_parametrisation, grid_sigmas
 from .types import REWARD
 
@@ -47,7 +50,7 @@ def _search_args(method, nfe_budget, prompt, max_batch, finish_steps, guidance_s
     if reward is None:
         raise ValueError("Connect a REWARD (e.g. Load LAION Aesthetic Reward or JPEG Compressibility Reward).")
     return dict(reward=reward, vae=vae, prompt=prompt, method=method, nfe_budget=nfe_budget,
-                options=glue.parse_options(options), max_batch=max_batch or None, finish_steps=finish_steps,
+                options=parse_options(options), max_batch=max_batch or None, finish_steps=finish_steps,
                 guidance_scale=guidance_scale)
 
 
@@ -62,7 +65,7 @@ class FlowSearchSampler(io.ComfyNode):
             inputs=[
                 REWARD.Input("reward", tooltip="What 'better' means: a FlowSearch reward (loader or weight-free)."),
                 io.Vae.Input("vae", tooltip="Decodes candidates so the reward can see them (FLUX: ae.safetensors)."),
-                io.Combo.Input("method", options=glue.METHODS, default="rbf",
+                io.Combo.Input("method", options=METHODS, default="rbf",
                                tooltip="rbf: Rollover Budget Forcing (paper); svdd, smc, sop, code: particle "
                                        "baselines; bon: best-of-N; noise_search: search over start noise."),
                 *_common_inputs(),
@@ -105,7 +108,7 @@ class FlowSearch(io.ComfyNode):
                 REWARD.Input("reward", tooltip="What 'better' means: a FlowSearch reward (loader or weight-free)."),
                 io.Int.Input("seed", default=0, min=0, max=2 ** 63 - 1, control_after_generate=True,
                              tooltip="Fixes every random draw of the search: same seed, same result."),
-                io.Combo.Input("preset", options=list(glue.PRESETS), default="RBF (paper)",
+                io.Combo.Input("preset", options=list(PRESETS), default="RBF (paper)",
                                tooltip="RBF (paper): best quality per NFE. SVDD / SMC / SoP / CoDe: the paper's "
                                        "baselines. Best-of-N: N full images, keep the best. Noise search: search over "
                                        "start noise only."),
@@ -139,7 +142,7 @@ class FlowSearch(io.ComfyNode):
     def execute(cls, model, positive, latent, vae, reward, seed, preset, steps, interpolant, nfe_budget, prompt,
                 max_batch, finish_steps, guidance_scale, options, grid="paper") -> io.NodeOutput:
         t0 = time.time()
-        method, preset_opts = glue.PRESETS[preset]
+        method, preset_opts = PRESETS[preset]
         spec = interpolant if interpolant != "vp" else "vp"
         model, ip = _flow_model(model, spec)
         args = _search_args(method, nfe_budget, prompt, max_batch, finish_steps, guidance_scale, options, reward, vae)
@@ -152,9 +155,9 @@ class FlowSearch(io.ComfyNode):
         sigmas = grid_sigmas(model, steps, grid, "FlowSearch")
         best = guider.sample(torch.zeros_like(lat), lat, sampler, sigmas, seed=seed)
         results = box["results"]
-        best_image = glue.decode_images(vae, model, _model_space(model, best))
+        best_image = decode_images(vae, model, _model_space(model, best))
         cands = torch.cat([r.candidates for r in results])
-        cand_images = glue.decode_images(vae, model, cands)
+        cand_images = decode_images(vae, model, cands)
         report = _report(results, preset=preset, interpolant=str(ip), steps=steps, grid=grid, seed=seed, prompt=prompt,
                          seconds=time.time() - t0, decodes=box.get("decodes"))
         details = _reward_details(reward, best_image, cand_images, prompt)
@@ -163,7 +166,7 @@ class FlowSearch(io.ComfyNode):
         text = _summary_text(report)
         preview = ui.PreviewImage(cand_images, cls=cls).as_dict()
         report_json = json.dumps(report, indent=1)
-        return io.NodeOutput(best_image, {"samples": best}, cand_images, report_json, glue.reward_plot(results),
+        return io.NodeOutput(best_image, {"samples": best}, cand_images, report_json, reward_plot(results),
                              ui={**preview, "text": [text], "flowsearch_report": [report_json]})
 
 

@@ -11,10 +11,12 @@ def env(comfy_inproc):
     import importlib
     sn = comfy_inproc.node_module("search_nodes")
     glue = comfy_inproc.node_module("search_glue")
+    opts = comfy_inproc.node_module("search_options")
+    dec = comfy_inproc.node_module("decoder")
     rw = importlib.import_module("comfyui_flowsearch.rewards")
     g = torch.Generator().manual_seed(0)
     cond = [[torch.randn(1, 16, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
-    return {"sn": sn, "glue": glue, "rw": rw, "model": comfy_inproc.tiny_flux(), "vae": comfy_inproc.vae(),
+    return {"sn": sn, "glue": glue, "opts": opts, "dec": dec, "rw": rw, "model": comfy_inproc.tiny_flux(), "vae": comfy_inproc.vae(),
             "cond": cond}
 
 
@@ -49,11 +51,11 @@ def test_reward_resolution_sizes_and_errors(env):
     dec = glue.LatentDecoder(env["vae"], env["model"], reward_resolution=224)
     assert dec.reward_size(128, 128) == (28, 28) and dec.reward_size(128, 64) == (28, 14)
     assert dec.reward_size(16, 16) == (16, 16)
-    assert glue.split_options({"n": 2, "reward_resolution": 256}) == ({"n": 2}, {"reward_resolution": 256})
-    assert glue.split_options({}) == ({}, {"reward_resolution": 0})
+    assert env["opts"].split_options({"n": 2, "reward_resolution": 256}) == ({"n": 2}, {"reward_resolution": 256})
+    assert env["opts"].split_options({}) == ({}, {"reward_resolution": 0})
     for bad in (-1, 2.5, True, 4):
         with pytest.raises(ValueError, match="reward_resolution"):
-            glue.split_options({"reward_resolution": bad})
+            env["opts"].split_options({"reward_resolution": bad})
 
 
 def test_channels_last_decode_matches_contiguous(env):
@@ -62,7 +64,7 @@ def test_channels_last_decode_matches_contiguous(env):
     dec = glue.LatentDecoder(env["vae"], env["model"])
     assert dec.channels_last
     x0 = torch.randn(3, 16, 8, 8, generator=torch.Generator().manual_seed(1))
-    ref = glue.decode_images(env["vae"], env["model"], x0)
+    ref = env["dec"].decode_images(env["vae"], env["model"], x0)
     torch.testing.assert_close(dec(x0), ref, rtol=0, atol=1e-5)
 
 
