@@ -2,7 +2,7 @@
 PY := .build/venv/bin/python
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test bench workflows clean
+.PHONY: setup demo test bench workflows clean mutate
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,10 @@ bench: setup
 	@$(PY) bench/memory.py --quick
 	@$(PY) bench/gpu_bench.py --smoke
 	@$(PY) bench/playground.py --quick
+
+# mutation testing (docs/mutation.md); MUTANTS='sampling.search_core*' runs a subset
+mutate: setup
+	@set -f; bash scripts/mutate.sh $(MUTANTS)
 
 workflows: setup
 	@$(PY) scripts/build_workflows.py

@@ -182,20 +182,16 @@ class ComfyEnv:
 def before_fixes(glue):
     """The glue as it was before the performance pass (docs/performance.md): contiguous (NCHW) CPU decodes and a
     memory-policy load call before every decode. Same results; used for the before/after columns."""
-    dec_init, co_init = glue.LatentDecoder.__init__, glue.CoResident.__init__
-
-    def dec(self, *a, **k):
-        dec_init(self, *a, **k)
-        self.channels_last = False
+    dec_probe, co_init = glue.LatentDecoder.probe, glue.CoResident.__init__
 
     def co(self, *a, **k):
         co_init(self, *a, **k)
         self.can_evict = True
-    glue.LatentDecoder.__init__, glue.CoResident.__init__ = dec, co
+    glue.LatentDecoder.probe, glue.CoResident.__init__ = (lambda self, z: False), co
     try:
         yield
     finally:
-        glue.LatentDecoder.__init__, glue.CoResident.__init__ = dec_init, co_init
+        glue.LatentDecoder.probe, glue.CoResident.__init__ = dec_probe, co_init
 
 
 def model_call_timer(t):

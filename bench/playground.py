@@ -1,6 +1,7 @@
 """Counting accuracy vs NFE on the FlowSearch Playground (the paper's Table 3 / §6.3 in miniature).
 
-    .build/venv/bin/python bench/playground.py            # 100 cases × 7 methods × 50/100/300/500 NFE (≤ 60 min)
+    .build/venv/bin/python bench/playground.py            # 100 cases × every method × 50/100/300/500 NFE (hours)
+    .build/venv/bin/python bench/playground.py --cases 50 --methods bon,smc --merge other/playground.json
     .build/venv/bin/python bench/playground.py --quick    # 30 cases, 100 NFE + base (≤ 5 min)
     .build/venv/bin/python bench/playground.py --smoke    # 3 cases, seconds (CI)
 
@@ -9,7 +10,9 @@ model's own 10-step linear ODE); every method runs the pack's defaults (g = 3s²
 playground's sampling settings (playground.harness.SETTINGS: linear path, 10 steps, uniform grid) and the Count
 Objects Reward (−RSS by the reward counter). Metrics per method and budget: exact-count
 accuracy by the reward counter (acc) and by the stricter held-out counter (acc_heldout), RSS, NFE used, seconds,
-with standard errors over cases. Writes output/bench/playground.json, playground.png and playground.md."""
+with standard errors over cases, and CPU time per NFE against BoN's. Writes output/bench/playground.json, .png and
+.md (and playground.partial.json after every finished cell, so a long run that is stopped keeps what it did);
+--merge adds the methods of earlier runs over the same cases to the table."""
 import argparse
 import json
 import math
@@ -29,10 +32,18 @@ from playground.harness import SETTINGS, Playground, cases  # noqa: E402
 
 OUT = os.path.join(ROOT, "output", "bench")
 BUDGETS = (50, 100, 300, 500)
-# label → (method, options, sde); the pack's defaults, as the FlowSearch presets run them
+# label → (method, options, sde); the pack's defaults, as the FlowSearch presets run them, then the issue-12 methods
 METHODS = {"bon": ("bon", {}, True), "smc": ("smc", {}, True), "svdd": ("svdd", {}, True),
            "code": ("code", {}, True), "sop": ("sop", {}, True), "rbf": ("rbf", {}, True),
-           "psp": ("psp", {}, True)}   # progressive seed pruning (after the paper; issue 12)
+           "psp": ("psp", {}, True),   # progressive seed pruning (after the paper; issue 12)
+           "smc_funnel": ("smc", {"particle_schedule": "funnel"}, True),
+           "smc_tempered": ("smc", {"temperature_schedule": "linear"}, True),
+           "smc_systematic": ("smc", {"resampling": "systematic"}, True),
+           "smc_adaptive": ("smc", {"target_ess": 0.2}, True),   # β per step from the ESS target (scale-free)
+           "smc_ramp": ("smc", {"particle_schedule": "ramp"}, True),   # population grows n → 3n
+           "rbf_code": ("rbf", {"init_noises": "code"}, True),   # the official code's 25 initial noises
+           "rbf_threshold": ("rbf_threshold", {"tau": 0.0}, True),   # leave a level once a draw has RSS 0
+           "rbf_adaptive": ("rbf_adaptive", {}, True)}
 STEPS = SETTINGS["steps"]
 
 
@@ -62,7 +73,7 @@ def summarise(rows):
     return out
 
 
-def evaluate(pg, case_list, methods, budgets, log=print):
+def evaluate(pg, case_list, methods, budgets, log=print, on_update=None):
     base_rows = []
     for case in case_list:
         t = time.perf_counter()
@@ -75,35 +86,52 @@ def evaluate(pg, case_list, methods, budgets, log=print):
         for budget in budgets:
             rows = []
             for case in case_list:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 res, m = run_method(pg, case, label, budget)
-                rows.append({**m, "nfe_used": res.nfe, "seconds": time.perf_counter() - t})
+                rows.append({**m, "nfe_used": res.nfe, "seconds": time.perf_counter() - t,
+                             "cpu_seconds": time.process_time() - c})
             result["methods"][label][str(budget)] = summarise(rows)
             log(f"{label}@{budget}: {result['methods'][label][str(budget)]}")
+            if on_update is not None:
+                on_update(result)   # a long run leaves its finished cells on disk
     return result
 
 
+def _cells(result, budgets, fmt):
+    return [(label, ["" if per.get(str(n)) is None else fmt(label, n, per[str(n)]) for n in budgets])
+            for label, per in result["methods"].items()]
+
+
+def _per_nfe(m):
+    """CPU seconds per NFE (process time: robust to other load on a shared machine; wall time if not recorded)."""
+    return m.get("cpu_seconds", m["seconds"]) / max(m["nfe_used"], 1)
+
+
 def table(result, command):
+    """Three markdown tables: accuracy (held-out), mean reward −RSS, wall time per NFE against BoN's."""
     budgets = sorted({int(b) for m in result["methods"].values() for b in m})
     b = result["base"]
+    head = ["| method | " + " | ".join(f"{n} NFE" for n in budgets) + " |", "|---|" + "---|" * len(budgets)]
     lines = [f"Playground counting benchmark: {result['n_cases']} cases (caption × seed); exact-count accuracy by "
              "the reward counter, held-out accuracy in brackets, ± one standard error over cases.", "",
-             f"`{command}`", "",
-             "| method | " + " | ".join(f"{n} NFE" for n in budgets) + " |",
-             "|---|" + "---|" * len(budgets),
+             f"`{command}`", "", *head,
              f"| base (1 plain sample, 10 NFE) | {b['acc']:.2f} ± {b['acc_se']:.2f} ({b['acc_heldout']:.2f}) |"
              + " |" * (len(budgets) - 1)]
-    for label, per in result["methods"].items():
-        cells = []
-        for n in budgets:
-            m = per.get(str(n))
-            cells.append("" if m is None else f"{m['acc']:.2f} ± {m['acc_se']:.2f} ({m['acc_heldout']:.2f})")
+    for label, cells in _cells(result, budgets, lambda _l, _n, m: f"{m['acc']:.2f} ± {m['acc_se']:.2f} "
+                                                                    f"({m['acc_heldout']:.2f})"):
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "RSS (reward counter, lower is better) and wall time per search:", "",
-              "| method | " + " | ".join(f"{n} NFE" for n in budgets) + " |", "|---|" + "---|" * len(budgets)]
-    for label, per in result["methods"].items():
-        cells = [("" if per.get(str(n)) is None else f"{per[str(n)]['rss']:.2f} / {per[str(n)]['seconds']:.2f} s")
-                 for n in budgets]
+    lines += ["", "Mean reward −RSS (reward counter; 0 = every count right) ± one standard error:", "", *head]
+    for label, cells in _cells(result, budgets, lambda _l, _n, m: f"{0.0 - m['rss']:.2f} ± {m['rss_se']:.2f}"):
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    bon = result["methods"].get("bon", {})
+
+    def speed(_label, n, m):
+        ref = bon.get(str(n))
+        ratio = f" ({_per_nfe(m) / _per_nfe(ref):.1f}× BoN)" if ref else ""
+        return f"{1000 * _per_nfe(m):.1f} ms{ratio}"
+    lines += ["", "Time per NFE (CPU time of search + reward + judging) and its ratio to BoN's at the same budget:",
+              "", *head]
+    for label, cells in _cells(result, budgets, speed):
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -140,19 +168,37 @@ def main(argv=None):
     p.add_argument("--budgets", default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=OUT)
+    p.add_argument("--merge", action="append", default=[],
+                   help="playground.json of an earlier run with the same cases: its methods are added to the table")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     n = a.cases or (3 if a.smoke else 30 if a.quick else 100)
     budgets = [int(b) for b in a.budgets.split(",")] if a.budgets else [50] if a.smoke else [100] if a.quick \
         else list(BUDGETS)
     methods = ["bon", "svdd", "rbf"] if a.smoke and a.methods == ",".join(METHODS) else a.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        p.error(f"unknown method label(s) {', '.join(unknown)}; use labels of {', '.join(METHODS)}")
     t0 = time.time()
     pg = Playground()
-    result = evaluate(pg, cases(n), methods, budgets)
+    os.makedirs(a.out, exist_ok=True)
+    partial = os.path.join(a.out, "playground.partial.json")
+
+    def save(res):
+        with open(partial, "w") as f:
+            json.dump(res, f, indent=1)
+    result = evaluate(pg, cases(n), methods, budgets, on_update=save)
+    for path in a.merge:
+        with open(path) as f:
+            old = json.load(f)
+        if old["n_cases"] != n:
+            p.error(f"--merge {path}: it has {old['n_cases']} cases, this run {n}; merge runs of the same cases")
+        for label, per in old["methods"].items():
+            result["methods"].setdefault(label, {}).update({b: v for b, v in per.items()
+                                                            if b not in result["methods"].get(label, {})})
     result["seconds_total"] = round(time.time() - t0, 1)
     command = "python bench/playground.py" + "".join(f" {x}" for x in (argv if argv is not None else sys.argv[1:]))
     result["command"] = command
-    os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "playground.json"), "w") as f:
         json.dump(result, f, indent=1)
     md = table(result, command)

@@ -25,7 +25,9 @@ from bench.search_problems import RareModeProblem  # noqa: E402
 
 BUDGETS = (50, 100, 300, 500, 1000)
 # label → (method, options, sde). rbf (default) = K0 = ⌊B/20⌋ initial noises per chain + hold at the last level
-# (the official code); "1 noise, hold" = Alg. 2's start; "Alg. 2 literal" also stops at the last level.
+# (the official code's start and hold rule); "init_noises=code" = the code's fixed K0 = 25; "1 noise, hold" =
+# Alg. 2's start; "Alg. 2 literal" also stops at the last level. rbf_threshold / rbf_adaptive: the acceptance rules
+# of sampling/search_rbf_variants.py; psp and the SMC schedules / systematic resampling: issue 12.
 METHODS = {
     "bon": ("bon", {}, True),
     "noise_search": ("noise_search", {}, False),
@@ -38,6 +40,15 @@ METHODS = {
     "rbf (1 noise, hold)": ("rbf", {"init_noises": None}, True),
     "rbf (Alg. 2 literal)": ("rbf", {"init_noises": None, "last_level": "stop"}, True),
     "rbf (min_draws=10)": ("rbf", {"min_draws": 10}, True),
+    "rbf (init_noises=code)": ("rbf", {"init_noises": "code"}, True),
+    "rbf_threshold (τ=0.5)": ("rbf_threshold", {"tau": 0.5}, True),
+    "rbf_threshold (q=0.75)": ("rbf_threshold", {"tau": 0.75, "tau_mode": "quantile"}, True),
+    "rbf_adaptive (κ=1)": ("rbf_adaptive", {}, True),
+    "psp": ("psp", {}, True),
+    "smc (funnel)": ("smc", {"particle_schedule": "funnel"}, True),
+    "smc (tempered, linear)": ("smc", {"temperature_schedule": "linear"}, True),
+    "smc (systematic, ESS 0.5)": ("smc", {"resampling": "systematic", "ess_threshold": 0.5}, True),
+    "smc (target_ess=0.2)": ("smc", {"target_ess": 0.2}, True),
 }
 
 

@@ -1,32 +1,73 @@
 """Decoding clean-estimate latents to IMAGEs: for the reward during a search, and for the node's outputs."""
+import math
+import time
+
 import torch
 import torch.nn.functional as F
 
 import comfy.model_management as mm
 
+PROBE_ATTR = "_flowsearch_channels_last"  # per-VAE cache of the CPU layout probe: {device type: bool}
+PROBE_MARGIN = 0.9  # channels-last must be ≥ 10 % faster to be chosen (so timing noise does not flip the choice)
+
 
 class LatentDecoder:
     """Decodes clean-estimate latents (model space) to IMAGEs for the reward, in batches ComfyUI sizes.
 
-    reward_resolution > 0: the latent is area-downsampled first so the decoded image's longer side is at most
-    that many pixels (≈ (resolution/size)² of the decode cost); 0 decodes at full size. On a CPU VAE the latent
-    is passed channels-last (oneDNN convolutions, ~25 % faster decodes; identical up to float rounding) and large
+    reward_resolution (the reward's copy of each candidate; the node's outputs are always full size):
+      "auto"  the smallest decode whose shorter side is not below `input_size`, the size the reward's processor
+              resizes to (rewards/base.py `Reward.input_size`); full size when the reward declares none
+              (size-sensitive rewards such as JPEG) or the image is not larger. The latent is area-downsampled
+              first (≈ (input_size/side)² of the decode cost).
+      "full" or 0   full size.
+      N > 0   the latent is area-downsampled so the decoded image's longer side is at most N pixels.
+    reward_decoder "taesd" scores through ComfyUI's tiny TAESD decoder (models/vae_approx) instead of the VAE.
+    check=(reward, prompt): "auto" and "taesd" keep their cheap route only while it keeps the reward's ranking
+    (RankingCheck, on the search's first candidates); the measured agreement is in docs/performance.md.
+    On a CPU VAE the latent layout (channels-last or contiguous) is chosen by a one-time timed probe per VAE
+    object and device (cached on the VAE); the two layouts decode identically up to float rounding. Large CPU
     images are decoded a few at a time (see CPU_DECODE_POSITIONS)."""
 
-    def __init__(self, vae, model_patcher, differentiable=False, memory=None, reward_resolution=0):
+    def __init__(self, vae, model_patcher, differentiable=False, memory=None, reward_resolution=0, input_size=None,
+                 reward_decoder="vae", check=None):
         self.vae, self.latent_format = vae, model_patcher.model.latent_format
         self.differentiable, self.memory = differentiable, memory
-        self.reward_resolution = int(reward_resolution or 0)
-        self.channels_last = torch.device(getattr(vae, "device", "cpu")).type == "cpu"
+        self.reward_resolution = "full" if reward_resolution in (0, None, "full") else reward_resolution
+        if differentiable and self.reward_resolution == "auto":
+            self.reward_resolution = "full"  # gradient guidance: no ranking check runs, so auto stays at full size
+        self.input_size = None if input_size is None else int(input_size)
+        self.cpu = torch.device(getattr(vae, "device", "cpu")).type == "cpu"
+        taesd = reward_decoder == "taesd"
+        self.taesd = load_taesd(self.latent_format, getattr(vae, "device", "cpu")) if taesd else None
+        # the cheap route is kept only if it ranks the first candidates as the full decode does
+        checked = self.reward_resolution == "auto" or self.taesd is not None  # an explicit N px is the user's call
+        self.ranking = RankingCheck(*check) if check is not None and checked and not differentiable else None
         self.decodes = 0
 
+    @property
+    def channels_last(self):
+        """Whether CPU decodes take a channels-last latent (the probe's cached answer; False off the CPU)."""
+        return bool(self.cpu and getattr(self.vae, PROBE_ATTR, {}).get("cpu", False))
+
+    def _upscale(self):
+        up = getattr(self.vae, "upscale_ratio", getattr(self.vae, "downscale_ratio", 8))
+        return up if isinstance(up, int) else 8
+
     def reward_size(self, h, w):
-        """Latent (h, w) the reward's images are decoded from (reward_resolution caps the longer image side)."""
-        up = getattr(self.vae, "downscale_ratio", 8)
-        up = up if isinstance(up, int) else 8
-        if self.reward_resolution <= 0 or max(h, w) * up <= self.reward_resolution:
+        """Latent (h, w) the reward's images are decoded from."""
+        r, up = self.reward_resolution, self._upscale()
+        if r == "full":
             return h, w
-        f = self.reward_resolution / (max(h, w) * up)
+        if r == "auto":
+            s = self.input_size
+            if s is None or min(h, w) * up <= s:
+                return h, w
+            short = math.ceil(s / up)  # smallest latent side whose image side is ≥ s
+            f = short / min(h, w)
+            return (short, max(short, math.ceil(w * f))) if h <= w else (max(short, math.ceil(h * f)), short)
+        if max(h, w) * up <= r:
+            return h, w
+        f = r / (max(h, w) * up)
         return max(1, round(h * f)), max(1, round(w * f))
 
     def _shrink(self, z):
@@ -39,9 +80,27 @@ class LatentDecoder:
             raise ValueError(f"The VAE expects {want}-channel latents but the model makes {latent_channels}-channel "
                              "latents: use the VAE that belongs to the diffusion model (FLUX: ae.safetensors).")
 
-    def __call__(self, x0):
+    def __call__(self, x0, full=False):
+        """IMAGEs of model-space latents x0: the reward's copy (cheap route), or full size when `full`."""
         self.decodes += x0.shape[0]
-        z = self._shrink(self.latent_format.process_out(x0))
+        if full or not self._cheap_route(x0):
+            return self._vae(self.latent_format.process_out(x0))
+        if self.ranking is not None and self.ranking.open:
+            return self.ranking(x0, self._vae(self.latent_format.process_out(x0)), self._cheap)
+        return self._cheap(x0)
+
+    def _cheap_route(self, x0):
+        """Whether the reward's copy takes a cheaper route than a full-size VAE decode (and the check allows it)."""
+        if self.ranking is not None and self.ranking.failed:
+            return False
+        return self.taesd is not None or tuple(self.reward_size(*x0.shape[-2:])) != tuple(x0.shape[-2:])
+
+    def _cheap(self, x0):
+        if self.taesd is not None:
+            return self._taesd(x0)
+        return self._vae(self._shrink(self.latent_format.process_out(x0)))
+
+    def _vae(self, z):
         if self.memory is not None and self.memory.can_evict:
             self.memory.ensure(self.vae.memory_used_decode(z.shape, self.vae.vae_dtype))
         if self.differentiable and torch.is_grad_enabled() and z.requires_grad:
@@ -49,8 +108,9 @@ class LatentDecoder:
             mm.load_models_gpu([self.vae.patcher])
             out = self.vae.first_stage_model.decode(z.to(self.vae.vae_dtype).to(self.vae.device))
             return self.vae.process_output(out.float()).movedim(1, -1)
-        if self.channels_last and z.ndim == 4:
-            z = z.contiguous(memory_format=torch.channels_last)
+        if self.cpu and z.ndim == 4:
+            if self.probe(z):
+                z = z.contiguous(memory_format=torch.channels_last)
             # on a CPU, decoding a batch of large images is slower per image than one at a time (the activations
             # leave the cache: 256 px, 0.37 s/image at batch 1 vs 0.41-0.44 s at batch 2-4); small ones batch well
             rows = max(1, self.CPU_DECODE_POSITIONS // (z.shape[-2] * z.shape[-1]))
@@ -60,12 +120,94 @@ class LatentDecoder:
 
     CPU_DECODE_POSITIONS = 1024  # latent positions per CPU decode call (32×32 = one 256 px image)
 
+    def probe(self, z):
+        """Channels-last or not, for this VAE on the CPU: measured once (2 timed decodes of one small latent per
+        layout, best of each; ≤ 32×32 latent) and cached on the VAE object; chosen only when ≥ 10 % faster."""
+        cache = getattr(self.vae, PROBE_ATTR, None)
+        if cache is None:
+            cache = {}
+            setattr(self.vae, PROBE_ATTR, cache)
+        if "cpu" not in cache:
+            zs = z[:1, :, :32, :32].detach().contiguous()
+            best = {}
+            for layout in (torch.contiguous_format, torch.channels_last) * 2:
+                t = time.perf_counter()
+                self._decode(zs.contiguous(memory_format=layout))
+                best[layout] = min(best.get(layout, math.inf), time.perf_counter() - t)
+            cache["cpu"] = best[torch.channels_last] < PROBE_MARGIN * best[torch.contiguous_format]
+        return cache["cpu"]
+
+    def _taesd(self, x0):
+        """The reward's copy through ComfyUI's tiny TAESD decoder, which reads model-space latents (as its latent
+        previews do); area downsampling commutes with the latent format's affine map, so the size rule is the same."""
+        x = x0 if tuple(self.reward_size(*x0.shape[-2:])) == tuple(x0.shape[-2:]) else F.interpolate(
+            x0, size=self.reward_size(*x0.shape[-2:]), mode="area")
+        p = next(self.taesd.parameters())
+        img = self.taesd.decode(x.to(device=p.device, dtype=p.dtype))
+        return ((img.float() + 1) / 2).clamp(0, 1).movedim(1, -1).to(x0.device)
+
     def _decode(self, z):
         img = self.vae.decode(z)
         return img.reshape(-1, *img.shape[-3:]) if img.ndim > 4 else img
 
 
+def spearman(a, b):
+    """Spearman rank correlation of two score vectors (ties broken by position); 1.0 when one is constant."""
+    ra, rb = (v.argsort(stable=True).argsort().double() for v in (a, b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = float(ra.norm() * rb.norm())
+    return float((ra * rb).sum()) / den if den > 0 else 1.0
+
+
+class RankingCheck:
+    """Keeps the reward's cheap copy (smaller decode or TAESD) only if, on the search's first ROWS candidates, the
+    reward ranks the cheap images as it ranks full-size ones: Spearman ≥ MIN_SPEARMAN and the same best candidate.
+    Until then candidates are decoded at full size (the first ROWS also the cheap way) and scored on the full-size
+    images, so those decisions are exact; afterwards the cheap route runs alone, or never if the check failed.
+    It uses exactly the first ROWS candidates in evaluation order, so the decision does not depend on max_batch."""
+
+    ROWS, MIN_SPEARMAN = 8, 0.95
+
+    def __init__(self, reward, prompt):
+        self.reward, self.prompt = reward, prompt or None
+        self.full, self.cheap = [], []
+        self.result = None  # {"spearman", "top1", "kept"} once decided
+
+    @property
+    def open(self):
+        return self.result is None
+
+    @property
+    def failed(self):
+        return self.result is not None and not self.result["kept"]
+
+    def __call__(self, x0, full_images, cheap_fn):
+        need = self.ROWS - len(self.full)
+        with torch.no_grad():
+            self.full += self.reward(full_images[:need], self.prompt).double().cpu().tolist()
+            self.cheap += self.reward(cheap_fn(x0[:need]), self.prompt).double().cpu().tolist()
+        if len(self.full) >= self.ROWS:
+            a, b = torch.tensor(self.full), torch.tensor(self.cheap)
+            rho, top1 = spearman(a, b), int(a.argmax()) == int(b.argmax())
+            self.result = {"spearman": rho, "top1": top1, "kept": rho >= self.MIN_SPEARMAN and top1}
+        return full_images
+
+
+def load_taesd(latent_format, device):
+    """ComfyUI's TAESD with the model's `models/vae_approx/<taesd_decoder_name>*` file (what its previews use)."""
+    import folder_paths
+    from comfy.taesd.taesd import TAESD
+    name = getattr(latent_format, "taesd_decoder_name", None)
+    files = [f for f in folder_paths.get_filename_list("vae_approx") if name and f.startswith(name)]
+    if not files:
+        raise ValueError(f'reward_decoder "taesd" needs ComfyUI\'s tiny decoder for this model: put '
+                         f"{name or 'its TAESD decoder'}.safetensors (FLUX: taef1_decoder.safetensors from "
+                         'madebyollin/taesd) in models/vae_approx, or use "reward_decoder": "vae"')
+    path = folder_paths.get_full_path("vae_approx", sorted(files)[0])
+    return TAESD(None, path, latent_channels=latent_format.latent_channels).to(device).eval()
+
+
 @torch.no_grad()
 def decode_images(vae, model_patcher, latents):
     """Full-size IMAGEs of model-space latents (the node's outputs), through the same decoder the search uses."""
-    return LatentDecoder(vae, model_patcher)(latents)
+    return LatentDecoder(vae, model_patcher)(latents, full=True)

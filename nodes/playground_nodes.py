@@ -3,6 +3,7 @@ Count Objects Reward. The objects themselves are built in playground/comfy_glue.
 from comfy_api.latest import io
 
 from ..playground import comfy_glue
+from ..rewards import comfy_glue as reward_glue
 from ..rewards.base import RewardError
 from ..rewards.count_objects import CountObjectsReward
 from .sampling_nodes import CATEGORY
@@ -62,7 +63,7 @@ class FlowSearchCountObjectsReward(io.ComfyNode):
     @classmethod
     def execute(cls, targets) -> io.NodeOutput:
         try:
-            return io.NodeOutput(CountObjectsReward(targets))
+            return io.NodeOutput(reward_glue.manage(CountObjectsReward(targets)))  # Cancel between minibatches
         except RewardError as e:
             raise ValueError(str(e)) from None
 

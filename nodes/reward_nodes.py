@@ -7,16 +7,39 @@ moves them to the GPU when a reward is scored and evicts them like any other mod
 from __future__ import annotations
 
 import json
+import math
 
 from comfy_api.latest import io, ui
 
 from ..rewards import CompositeReward, RewardError
 from ..rewards import comfy_glue
+from ..rewards.base import quoted
 from ..rewards.simple import ColorReward, ImageStatReward, JpegReward
 from .types import REWARD
 
 CATEGORY = "sampling/flowsearch/rewards"
 DTYPES = ["auto", "fp32", "bf16", "fp16"]
+METRICS = ["clip_score", "pickscore", "hpsv2"]
+BACKENDS = ["auto", "clip_t5", "blip2", "instructblip", "vlm"]
+COUNT_MODES = ["hard", "soft"]
+JPEG_MODES = ["compressibility", "incompressibility"]
+STATS = ["brightness", "saturation", "contrast"]
+STAT_MODES = ["target", "maximize", "minimize"]
+NORMALIZE = ["range", "none", "batch"]
+
+
+def _choice(node: str, name: str, value, options: list[str]):
+    """ComfyUI does not check combo values of API prompts against their lists: check them here."""
+    if value not in options:
+        raise ValueError(f"{node}: input '{name}' is {quoted(value)}; choose one of {', '.join(options)}")
+    return value
+
+
+def _finite(node: str, name: str, value):
+    """Float inputs: JSON prompts can carry NaN/Infinity past ComfyUI's min/max checks."""
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{node}: input '{name}' is {quoted(value)}; give a finite number")
+    return value
 
 
 def _folder_input(tooltip: str, extra: tuple[str, ...] = (), id: str = "model"):
@@ -41,10 +64,17 @@ def _reward_output(name: str, what: str):
 
 
 def _load(kind, model, dtype, **kw):
+    _choice(f"FlowSearch reward loader ({kind})", "dtype", dtype, DTYPES)
     try:
         return comfy_glue.load_managed(kind, model, dtype, **kw)
     except RewardError as e:
-        raise RuntimeError(f"FlowSearch reward loader ({kind}): {e}") from e
+        raise ValueError(f"FlowSearch reward loader ({kind}): {e}") from e
+
+
+def _managed(reward):
+    """Every reward a node outputs is managed (idempotent): model parts by ComfyUI's model management, and Cancel
+    checked between scoring minibatches for all of them."""
+    return comfy_glue.manage(reward)
 
 
 class RewardLoaderCLIP(io.ComfyNode):
@@ -59,7 +89,7 @@ class RewardLoaderCLIP(io.ComfyNode):
                 _folder_input("Folder in models/rewards: a transformers CLIPModel folder (openai/clip-vit-large-patch14 "
                               "for CLIP score, yuvalkirstain/PickScore_v1 for PickScore) or an HPSv2 folder "
                               "(HPS_v2.1_compressed.pt + CLIP-H config/tokenizer files)."),
-                io.Combo.Input("metric", options=["clip_score", "pickscore", "hpsv2"], default="clip_score",
+                io.Combo.Input("metric", options=METRICS, default="clip_score",
                                tooltip="Which score to compute with the CLIP model in the folder."),
                 _dtype_input(), _batch_input(),
             ],
@@ -68,6 +98,7 @@ class RewardLoaderCLIP(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, metric, dtype, batch_size) -> io.NodeOutput:
+        _choice("FlowSearch reward loader (clip)", "metric", metric, METRICS)
         return io.NodeOutput(_load(metric, model, dtype, batch_size=batch_size))
 
 
@@ -126,7 +157,7 @@ class RewardLoaderVQAScore(io.ComfyNode):
                 _folder_input("Folder in models/rewards: zhiqiulin/clip-flant5-xxl (or -xl), "
                               "Salesforce/instructblip-flan-t5-xl, Salesforce/blip2-flan-t5-xl, or "
                               "Qwen/Qwen2.5-VL-3B-Instruct (any AutoModelForImageTextToText model)."),
-                io.Combo.Input("backend", options=["auto", "clip_t5", "blip2", "instructblip", "vlm"],
+                io.Combo.Input("backend", options=BACKENDS,
                                default="auto", tooltip="auto reads config.json; override only for unusual folders."),
                 io.String.Input("question", default="",
                                 tooltip="Question template with {} for the prompt. Empty: the backend's default "
@@ -141,6 +172,7 @@ class RewardLoaderVQAScore(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, backend, question, answer, dtype, batch_size) -> io.NodeOutput:
+        _choice("FlowSearch reward loader (vqascore)", "backend", backend, BACKENDS)
         return io.NodeOutput(_load("vqascore", model, dtype, batch_size=batch_size, backend=backend,
                                    question=question.strip() or None, answer=answer.strip() or None))
 
@@ -173,7 +205,7 @@ class RewardLoaderCounting(io.ComfyNode):
                                tooltip="Detection score threshold (paper: 0.2)."),
                 io.Float.Input("text_threshold", default=0.2, min=0.0, max=1.0, step=0.01,
                                tooltip="Grounding DINO token threshold for the phrase of a box (paper: 0.2)."),
-                io.Combo.Input("mode", options=["hard", "soft"], default="hard",
+                io.Combo.Input("mode", options=COUNT_MODES, default="hard",
                                tooltip="hard: -RSS of de-duplicated counts (for search/selection). soft: the "
                                        "differentiable soft-count surrogate."),
                 _dtype_input(), _batch_input(4),
@@ -184,12 +216,17 @@ class RewardLoaderCounting(io.ComfyNode):
     @classmethod
     def execute(cls, detector, sam, class_names, counts, box_threshold, text_threshold, mode, dtype,
                 batch_size) -> io.NodeOutput:
+        node = "FlowSearch reward loader (counting)"
+        _choice(node, "mode", mode, COUNT_MODES)
+        _finite(node, "box_threshold", box_threshold)
+        _finite(node, "text_threshold", text_threshold)
         try:
-            sam_path = None if sam in ("none", comfy_glue.NO_FOLDERS) else comfy_glue.resolve_reward_path(sam, "sam")
+            sam_path = None if sam in ("none", comfy_glue.NO_FOLDERS) else comfy_glue.resolve_reward_path(
+                sam, "sam", input_name="sam")
         except RewardError as e:
-            raise RuntimeError(f"FlowSearch reward loader (counting): {e}") from e
-        return io.NodeOutput(_load("counting", detector, dtype, batch_size=batch_size, classes=class_names,
-                                   counts=counts, sam_path=sam_path, box_threshold=box_threshold,
+            raise ValueError(f"{node}: {e}") from e
+        return io.NodeOutput(_load("counting", detector, dtype, input_name="detector", batch_size=batch_size,
+                                   classes=class_names, counts=counts, sam_path=sam_path, box_threshold=box_threshold,
                                    text_threshold=text_threshold, soft=mode == "soft"))
 
 
@@ -202,7 +239,7 @@ class RewardJPEG(io.ComfyNode):
             description="DDPO's JPEG reward: -size in kB of the image saved as JPEG (compressibility) or +size "
                         "(incompressibility). No weights; not differentiable.",
             inputs=[
-                io.Combo.Input("mode", options=["compressibility", "incompressibility"], default="compressibility",
+                io.Combo.Input("mode", options=JPEG_MODES, default="compressibility",
                                tooltip="compressibility favours simple, flat images; incompressibility detailed ones."),
                 io.Int.Input("quality", default=95, min=1, max=100, tooltip="JPEG quality used to measure the size."),
             ],
@@ -211,7 +248,8 @@ class RewardJPEG(io.ComfyNode):
 
     @classmethod
     def execute(cls, mode, quality) -> io.NodeOutput:
-        return io.NodeOutput(JpegReward(incompressible=mode == "incompressibility", quality=quality))
+        _choice("JPEG Compressibility Reward", "mode", mode, JPEG_MODES)
+        return io.NodeOutput(_managed(JpegReward(incompressible=mode == "incompressibility", quality=quality)))
 
 
 class RewardImageStat(io.ComfyNode):
@@ -223,10 +261,10 @@ class RewardImageStat(io.ComfyNode):
             description="Differentiable image statistic in [0,1] (brightness, saturation or contrast), maximised, "
                         "minimised or pulled to a target. No weights.",
             inputs=[
-                io.Combo.Input("stat", options=["brightness", "saturation", "contrast"], default="brightness",
+                io.Combo.Input("stat", options=STATS, default="brightness",
                                tooltip="brightness: mean luma; saturation: mean HSV saturation; contrast: 2 x luma "
                                        "std."),
-                io.Combo.Input("mode", options=["target", "maximize", "minimize"], default="target",
+                io.Combo.Input("mode", options=STAT_MODES, default="target",
                                tooltip="target scores -|stat - target|."),
                 io.Float.Input("target", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Target value of the statistic (mode 'target')."),
@@ -236,7 +274,11 @@ class RewardImageStat(io.ComfyNode):
 
     @classmethod
     def execute(cls, stat, mode, target) -> io.NodeOutput:
-        return io.NodeOutput(ImageStatReward(stat, mode, target))
+        node = "Brightness/Saturation Reward"
+        _choice(node, "stat", stat, STATS)
+        _choice(node, "mode", mode, STAT_MODES)
+        _finite(node, "target", target)
+        return io.NodeOutput(_managed(ImageStatReward(stat, mode, target)))
 
 
 class RewardColor(io.ComfyNode):
@@ -258,9 +300,9 @@ class RewardColor(io.ComfyNode):
     @classmethod
     def execute(cls, color, per_pixel) -> io.NodeOutput:
         try:
-            return io.NodeOutput(ColorReward(color, per_pixel))
+            return io.NodeOutput(_managed(ColorReward(color, per_pixel)))
         except RewardError as e:
-            raise RuntimeError(str(e)) from e
+            raise ValueError(f"Colour Target Reward: {e}") from e
 
 
 class RewardCombine(io.ComfyNode):
@@ -278,7 +320,7 @@ class RewardCombine(io.ComfyNode):
                     io.Float.Input("weight_1", default=1.0, min=-100.0, max=100.0, step=0.05,
                                    tooltip="Weight of reward 1."),
                     *opt,
-                    io.Combo.Input("normalize", options=["range", "none", "batch"], default="range",
+                    io.Combo.Input("normalize", options=NORMALIZE, default="range",
                                    tooltip="range: map each reward's nominal range to [0,1] (fixed, batch-independent). "
                                            "none: raw scores. batch: z-score within the batch (scale-free, but a "
                                            "score then depends on the other images).")],
@@ -292,7 +334,10 @@ class RewardCombine(io.ComfyNode):
                 reward_4=None, weight_4=1.0) -> io.NodeOutput:
         parts = [(r, w) for r, w in ((reward_1, weight_1), (reward_2, weight_2), (reward_3, weight_3),
                                      (reward_4, weight_4)) if r is not None]
-        return io.NodeOutput(CompositeReward(parts, normalize))
+        _choice("Reward Combine", "normalize", normalize, NORMALIZE)
+        for i, (_, w) in enumerate(parts, 1):
+            _finite("Reward Combine", f"weight_{i}", w)
+        return io.NodeOutput(_managed(CompositeReward(parts, normalize)))
 
 
 def scores_report(reward, scores, prompt, details=None) -> dict:
@@ -329,10 +374,11 @@ class ScoreImages(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, reward, prompt) -> io.NodeOutput:
+        reward = _managed(reward)  # Cancel between minibatches, whichever node made the reward
         try:
             scores = reward(images, prompt if prompt.strip() else None)
         except RewardError as e:
-            raise RuntimeError(f"Score Images: {e}") from e
+            raise ValueError(f"Score Images: {e}") from e
         details = getattr(reward, "last_details", None) if getattr(reward, "needs_counts", False) else None
         report = scores_report(reward, scores.tolist(), prompt, details)
         text = f"{reward.name}\n" + "\n".join(

@@ -1,12 +1,13 @@
 """Interpolant Converter, FlowSearch Scheduler and FlowSearch SDE Sampler (V3 nodes; maths in sampling/)."""
 import functools
+import math
 
 import comfy.model_management
 import comfy.model_sampling
 import comfy.samplers
 from comfy_api.latest import io
 
-from ..sampling.interpolants import Linear
+from ..sampling.interpolants import VP, Linear, Polynomial, get_interpolant
 from ..sampling.ksampler import sample_sde_k
 from ..sampling.sde import DIFFUSIONS, GRIDS, time_grid
 from .interpolant_patch import InterpolantModelSampling
@@ -28,8 +29,22 @@ def flow_parametrisation(model_sampling, who):
         "switched it to eps/v prediction.")
 
 
+def check_interpolant(spec):
+    """An interpolant spec as the Interpolant Converter's widgets allow it (API prompts bypass the widgets)."""
+    ip = get_interpolant(spec)
+    if isinstance(ip, VP) and not (0 < ip.beta_min < ip.beta_max and math.isfinite(ip.beta_max)):
+        raise ValueError(f"interpolant {spec!r}: a VP path needs 0 < beta_min < beta_max (finite), got beta_min "
+                         f"{ip.beta_min:g}, beta_max {ip.beta_max:g}; use 'vp' (the paper's 0.1 → 20) or "
+                         "'vp:0.1:20', or set the betas on an Interpolant Converter.")
+    if isinstance(ip, Polynomial) and not (0 < ip.n and math.isfinite(ip.n)):
+        raise ValueError(f"interpolant {spec!r}: the polynomial exponent n must be a finite number > 0 (n=1 is "
+                         "linear), e.g. 'polynomial:2'.")
+    return ip
+
+
 def convert_model(model, interpolant):
     """Clone of a flow model whose model_sampling is the VE view tagged with `interpolant` (InterpolantModelSampling)."""
+    check_interpolant(interpolant)
     m = model.clone()
     m.add_object_patch("model_sampling", InterpolantModelSampling(model.get_model_object("model_sampling"), interpolant))
     return m

@@ -3,5 +3,7 @@ from comfy_api.latest import io
 
 #: a reward scorer (``rewards.Reward``): ``reward(images [B,H,W,3], prompt) -> float32 [B]``
 REWARD = io.Custom("REWARD")
+#: advanced search settings from the FlowSearch Options node: ``{section: {option: value}}`` (nodes/options_node.py)
+FLOWSEARCH_OPTIONS = io.Custom("FLOWSEARCH_OPTIONS")
 
-__all__ = ["REWARD"]
+__all__ = ["REWARD", "FLOWSEARCH_OPTIONS"]

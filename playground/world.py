@@ -95,7 +95,7 @@ def parse_caption(text, max_groups=max(GROUPS)):
             raise ValueError(f"could not read {part!r} in {text!r}: each group is '<count> <colour> <shape>', "
                              f"e.g. 'two blue crosses'")
         num, colour, noun = m.groups()
-        count = int(num) if num.isdigit() else _WORD_NUMBERS.get(num)
+        count = int(num) if num.isascii() and num.isdigit() else _WORD_NUMBERS.get(num)  # not '²' (int() fails)
         if count is None or not 1 <= count <= MAX_COUNT:
             if not _looks_numeric(num):
                 raise ValueError(f"could not read {part!r} in {text!r}: each group is '<count> <colour> <shape>' "

@@ -10,7 +10,8 @@ for every reward (the counting reward returns ``-RSS``).
 
 Heavy torch modules live in one ``torch.nn.Module`` container (``reward.net``) so that a host (ComfyUI's model
 management, see ``comfy_glue.py``) can move, count and evict them; ``reward.before_use`` is the hook the host sets
-to get its load call run before every scoring call.
+to get its load call run before every scoring call, ``reward.check_interrupt`` the one it sets to stop scoring
+between minibatches (ComfyUI's Cancel).
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from typing import Callable, Iterable
 
 import torch
 
-class RewardError(RuntimeError):
-    """A reward could not be loaded or used (missing folder, bad layout, missing input)."""
+class RewardError(ValueError, RuntimeError):
+    """A reward could not be loaded or used (missing folder, bad layout, bad input). A ValueError (bad input, the
+    house rule); also a RuntimeError, as it was before, for callers that catch that."""
 
 
 class Reward:
@@ -36,6 +38,10 @@ class Reward:
     needs_counts: bool = False
     #: nominal range of raw scores, used by ``CompositeReward(normalize="range")``
     score_range: tuple[float, float] = (0.0, 1.0)
+    #: pixels the reward's processor resizes the image's shorter side to (it looks at no finer detail), so a
+    #: search may decode the reward's copy of a candidate at that size; None = size-sensitive (JPEG, counts, pixel
+    #: statistics, unknown): decode at full size
+    input_size: int | None = None
 
     def __init__(self, batch_size: int = 8):
         self.batch_size = max(1, int(batch_size))
@@ -44,6 +50,8 @@ class Reward:
         self._device = torch.device("cpu")
         self.before_use: Callable[[], None] | None = None  # host hook (ComfyUI: load_models_gpu)
         self.load_device: torch.device | None = None  # where the host wants the modules while scoring
+        #: host hook run before every minibatch (ComfyUI: Cancel check, raises to stop scoring); None standalone
+        self.check_interrupt: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- device / memory
     @property
@@ -108,12 +116,32 @@ class Reward:
         out = []
         with torch.set_grad_enabled(grad):
             for i in range(0, b, self.batch_size):
+                self.interrupt_point()
                 xb = x[i:i + self.batch_size].to(self._device, work)
                 out.append(self._score(xb, prompts[i:i + self.batch_size], **kw).to(work).reshape(-1))
         return torch.cat(out).to(images.device)
 
+    def check_prompt(self, prompt) -> None:
+        """Raise a RewardError now if scoring with ``prompt`` would refuse it (missing, too long, no counts in it,
+        ...), so a host can check before spending a search budget. Here: a prompt-based reward needs one."""
+        if self.needs_prompt and (prompt is None or not str(prompt).strip()):
+            raise RewardError(f"reward '{self.name}' needs a text prompt: connect the same text as your "
+                              "CLIPTextEncode to the prompt input")
+
+    def interrupt_point(self):
+        """Where scoring may stop: before each minibatch (the host's Cancel check, see ``check_interrupt``)."""
+        check = getattr(self, "check_interrupt", None)  # None on objects built without Reward.__init__
+        if check is not None:
+            check()
+
     def _score(self, x: torch.Tensor, prompts: list, **kw) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def quoted(value, limit: int = 80) -> str:
+    """``repr`` of a user's text for an error message, cut to about ``limit`` characters (never echo a huge input)."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
 
 
 def hi(t: torch.Tensor) -> torch.Tensor:
@@ -195,6 +223,12 @@ class CompositeReward(Reward):
     def leaves(self):
         return [leaf for r, _ in self.parts for leaf in r.leaves()]
 
+    @property
+    def input_size(self):
+        """The largest of the parts' sizes; None (full size) when any part is size-sensitive."""
+        sizes = [r.input_size for r, _ in self.parts]
+        return None if any(v is None for v in sizes) else max(sizes)
+
     def surrogate(self):
         subs = [(r.surrogate(), w) for r, w in self.parts]
         if any(s is None for s, _ in subs):
@@ -208,6 +242,10 @@ class CompositeReward(Reward):
         d["parts"] = [{"weight": w, **r.describe()} for r, w in self.parts]
         d["normalize"] = self.normalize
         return d
+
+    def check_prompt(self, prompt):
+        for r, _ in self.parts:
+            r.check_prompt(prompt)
 
     def __call__(self, images, prompt=None, **kw):
         total = None

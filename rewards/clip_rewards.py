@@ -56,6 +56,7 @@ class ClipReward(Reward):
         self.net = nn.ModuleDict(mods)
         self.tokenizer = tokenizer
         self.geometry = ClipGeometry(image_processor)
+        self.input_size = max(self.geometry.size, *self.geometry.crop)  # shortest-edge resize, then the crop
         self.dtype = next(model.parameters()).dtype
         self._text_cache: dict = {}
 

@@ -6,10 +6,14 @@ Everything ComfyUI is imported inside the functions, so ``import rewards`` never
   ``rewards`` work too); :func:`reward_folder_names` lists the HF-format folders in all registered roots.
 * :func:`manage` wraps each reward's module container in a ``comfy.model_patcher.ModelPatcher`` on ComfyUI's device
   and sets the reward's ``before_use`` hook to ``comfy.model_management.load_models_gpu``, so ComfyUI loads,
-  counts and evicts reward models like its own models.
+  counts and evicts reward models like its own models; it also sets every part's ``check_interrupt`` to
+  ``comfy.model_management.throw_exception_if_processing_interrupted`` (Cancel between scoring minibatches).
+* :func:`resolve_reward_path` resolves a loader's folder name only inside the registered ``rewards`` roots: absolute
+  paths and ``..`` are refused before the file system is touched (ComfyUI does not check combo values).
 """
 from __future__ import annotations
 
+import ntpath
 import os
 
 import torch
@@ -42,16 +46,33 @@ def folder_options(extra: tuple[str, ...] = ()) -> list[str]:
     return list(extra) + (names or [NO_FOLDERS])
 
 
-def resolve_reward_path(name: str, kind: str) -> str:
-    """A folder name from the loader's list -> absolute path (first root that has it)."""
+def check_folder_name(name: str, input_name: str = "model") -> str:
+    """A loader's folder name, refused before any file-system access unless it is a plain relative name (ComfyUI
+    does not check dropdown values against their list): no absolute path, no drive, no '..', no backslash."""
+    name = str(name or "").strip()
+    parts = name.replace("\\", "/").split("/")
+    if (not name or os.path.isabs(name) or ntpath.splitdrive(name)[0] or "\\" in name or ".." in parts
+            or any(p in ("", ".") for p in parts) or "\0" in name):
+        raise RewardError(f"input '{input_name}': {name!r} is not a folder name from the list. Choose one of the "
+                          f"folders listed under models/rewards (a name like 'clip-vit-large-patch14'; absolute "
+                          f"paths and '..' are not accepted)")
+    return name
+
+
+def resolve_reward_path(name: str, kind: str, input_name: str = "model") -> str:
+    """A folder name from the loader's list -> absolute path (first registered ``rewards`` root that has it).
+
+    Only names inside the registered roots resolve; the error never says anything about paths outside them."""
     roots = register_folder()
-    if name and name != NO_FOLDERS:
-        for root in roots:
-            p = os.path.join(root, name)
-            if os.path.isdir(p):
-                return p
     where = ", ".join(roots) or "ComfyUI/models/rewards"
-    raise RewardError(f"reward folder '{name}' not found in {where}. "
+    if name != NO_FOLDERS:
+        name = check_folder_name(name, input_name)
+    for root in roots:
+        base = os.path.normpath(os.path.abspath(root))
+        p = os.path.normpath(os.path.join(base, name))
+        if os.path.commonpath([base, p]) == base and p != base and os.path.isdir(p):
+            return p
+    raise RewardError(f"input '{input_name}': reward folder '{name}' not found in {where}. "
                       + layout_message(kind, os.path.join(roots[0] if roots else "models/rewards", "<name>")))
 
 
@@ -84,6 +105,8 @@ def manage(reward: Reward) -> Reward:
 
     load, offload = devices()
     for leaf in reward.leaves():
+        # Cancel stops scoring between minibatches (rewards score batch_size images per forward)
+        leaf.check_interrupt = mm.throw_exception_if_processing_interrupted
         if leaf.net is None or getattr(leaf, "patcher", None) is not None:
             continue
         leaf.net.to(offload)
@@ -104,18 +127,20 @@ def patchers(reward: Reward) -> list:
     return [leaf.patcher for leaf in reward.leaves() if getattr(leaf, "patcher", None) is not None]
 
 
-def load_managed(kind: str, name: str, dtype: str = "auto", **kw) -> Reward:
-    """Resolve a folder from ``models/rewards``, load the reward on the offload device, and manage it."""
+def load_managed(kind: str, name: str, dtype: str = "auto", input_name: str = "model", **kw) -> Reward:
+    """Resolve a folder from ``models/rewards`` (``input_name``: the loader input that named it, for errors), load
+    the reward on the offload device, and manage it."""
     from . import load_reward
 
     layout = {"clip_score": "clip", "pickscore": "pickscore", "hpsv2": "hpsv2", "aesthetic": "aesthetic",
               "imagereward": "imagereward", "vqascore": "vqascore", "counting": "counting"}.get(kind, "clip")
-    path = resolve_reward_path(name, layout)
+    path = resolve_reward_path(name, layout, input_name)
     _, offload = devices()
     dt = dtype_for(dtype, allow_fp16=kind != "vqascore")
     reward = load_reward(kind, path, device=offload, dtype=dt, **kw)
     return manage(reward)
 
 
-__all__ = ["register_folder", "reward_folder_names", "folder_options", "resolve_reward_path", "manage", "patchers",
+__all__ = ["register_folder", "reward_folder_names", "folder_options", "check_folder_name", "resolve_reward_path",
+           "manage", "patchers",
            "load_managed", "devices", "dtype_for", "LAYOUTS"]

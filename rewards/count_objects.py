@@ -21,13 +21,13 @@ MAX_TARGET_GROUPS = len(world.TYPES)
 
 
 @functools.lru_cache(maxsize=256)
-def parse_targets(text):
-    """Caption-grammar text → (Group, ...); a RewardError that names the grammar otherwise. Cached: the reward
-    reads the same prompt on every NFE batch."""
+def parse_targets(text, source="input 'targets'"):
+    """Caption-grammar text → (Group, ...); a RewardError that names ``source`` (the input the text came from) and
+    the grammar otherwise. Cached: the reward reads the same prompt on every NFE batch."""
     try:
         return tuple(world.parse_caption(text, max_groups=MAX_TARGET_GROUPS))
     except ValueError as e:
-        raise RewardError(f"Count Objects Reward: {e}") from None
+        raise RewardError(f"Count Objects Reward ({source}): {e}") from None
 
 
 class CountObjectsReward(Reward):
@@ -55,7 +55,10 @@ class CountObjectsReward(Reward):
         if prompt is None or not str(prompt).strip():
             raise RewardError("Count Objects Reward: no targets. Fill in the prompt (e.g. 'three red squares and two "
                               "blue crosses') or the reward's 'targets' field.")
-        return parse_targets(str(prompt))
+        return parse_targets(str(prompt), "the prompt")
+
+    def check_prompt(self, prompt):
+        self.groups(prompt)
 
     def world_images(self, x):
         """[b, 3, H, W] in [0, 1] → numpy [b, H/s, W/s, 3] at the world's own pixel size."""

@@ -18,6 +18,7 @@ The post-processing functions are pure torch and work on any detector output (se
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,17 +51,30 @@ class Detections:
 
 
 # ------------------------------------------------------------------------------------------------ post-processing
-def parse_targets(classes, counts) -> tuple[list[str], list[int]]:
+MAX_COUNT = 99  # the largest count a target may ask for (prompt counts go to 99 too, rewards/prompt_counts.py)
+
+
+def _count_value(c, source: str = "input 'counts'") -> int:
+    """One requested count: a whole number 0..MAX_COUNT ('2', 2, '2.0'); a RewardError naming ``source`` (the input
+    the count came from) otherwise."""
+    try:
+        v = float(c)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (math.isfinite(v) and v == int(v) and 0 <= v <= MAX_COUNT):
+        raise RewardError(f"{source}: {c!r} is not a count; each count must be a whole number from 0 to "
+                          f"{MAX_COUNT}, one per class name, e.g. '6, 7'")
+    return int(v)
+
+
+def parse_targets(classes, counts, source: str = "input 'counts'") -> tuple[list[str], list[int]]:
     """'airplanes, camels' + '6, 7' (or lists) -> (['airplanes', 'camels'], [6, 7])."""
     if isinstance(classes, str):
         classes = [c.strip() for c in classes.replace(";", ",").split(",")]
     classes = [str(c).strip().rstrip(".").strip() for c in classes if str(c).strip()]
     if isinstance(counts, str):
         counts = [c.strip() for c in counts.replace(";", ",").split(",") if c.strip()]
-    try:
-        counts = [int(round(float(c))) for c in counts]
-    except (TypeError, ValueError) as e:
-        raise RewardError(f"counts must be integers, got {counts!r}") from e
+    counts = [_count_value(c, source) for c in counts]
     if not classes:
         raise RewardError("the counting reward needs at least one class name")
     if len(classes) != len(counts):
@@ -234,13 +248,30 @@ class CountingReward(Reward):
         return base
 
     def set_targets(self, classes, counts):
-        self.classes, self.counts = parse_targets(classes, counts)
+        source = "the prompt's counts" if self.from_prompt else "input 'counts'"
+        classes, counts = parse_targets(classes, counts, source)
+        if self.detector == "grounding_dino":
+            self._check_caption_length(classes)
+        self.classes, self.counts = classes, counts
         self._text = None
         if self.detector == "grounding_dino":
             self.caption, self.spans, self.phrases = phrase_token_spans(self.tokenizer, self.classes)
             empty = [c for c, s in zip(self.classes, self.spans) if not s]
             if empty:
                 raise RewardError(f"class names {empty} produce no tokens")
+
+    def _check_caption_length(self, classes):
+        """Grounding DINO reads one caption 'name1. name2.' of at most ``max_text_len`` tokens (256 for the public
+        models); a longer one would fail inside the detector, mid-search."""
+        limit = int(self.geometry.get("max_text_len") or 256)
+        caption = "".join(f"{c.lower()}. " for c in classes).strip()
+        n = None if len(caption) > 16 * limit else len(self.tokenizer(caption)["input_ids"])
+        if n is None or n > limit:
+            size = f"{len(caption)} characters" if n is None else f"{n} tokens"
+            where = "the prompt's counts" if self.from_prompt else "input 'class_names'"
+            raise RewardError(f"counting reward: {where} give {len(classes)} class names, a detector caption of "
+                              f"{size}; Grounding DINO reads at most {limit} tokens. Fix: count fewer kinds of "
+                              "object (fewer or shorter class names)")
 
     @staticmethod
     def _check_both_given(classes, counts):
@@ -255,6 +286,11 @@ class CountingReward(Reward):
         if self._prompt_targets != prompt:
             self.set_targets(*targets_from_prompt(prompt))
             self._prompt_targets = prompt
+
+    def check_prompt(self, prompt):
+        """Read-from-prompt mode: the prompt must hold counts that fit the detector (see :meth:`set_targets`)."""
+        if self.from_prompt:
+            self.use_prompt(prompt)
 
     def _prompt_groups(self, prompts):
         """Yield the image indices sharing one prompt, with that prompt's targets set (one group of all images when
@@ -396,6 +432,7 @@ class CountingReward(Reward):
         rows = []
         with torch.no_grad():
             for i in range(0, x.shape[0], self.batch_size):
+                self.interrupt_point()
                 rows += self._detail_rows(x[i:i + self.batch_size].to(self._device, torch.float32),
                                           prompts[i:i + self.batch_size])
         return rows
@@ -435,6 +472,18 @@ def _detector_kind(p: Path) -> str:
                       f"(IDEA-Research/grounding-dino-base or google/owlv2-base-patch16-ensemble)")
 
 
+SAM_TYPES = ("sam",)
+
+
+def _require_sam(p: Path):
+    """The counting loader's SAM folder must hold a SamModel (a detector or CLIP folder would load as random SAM
+    weights, or fail mid-search)."""
+    mt = read_json(p / "config.json").get("model_type", "")
+    if mt not in SAM_TYPES:
+        raise RewardError(f"input 'sam': '{p.name}' holds a '{mt or 'unknown'}' model, not SAM. Choose a transformers "
+                          "SamModel folder (facebook/sam-vit-base) or 'none' to de-duplicate with the boxes")
+
+
 def load_counting(path, classes="", counts="", device="cpu", dtype="auto", batch_size=4, sam_path=None,
                   box_threshold=None, text_threshold=None, soft=False, **kw) -> CountingReward:
     tf = _hf.transformers()
@@ -451,7 +500,7 @@ def load_counting(path, classes="", counts="", device="cpu", dtype="auto", batch
             else "GroundingDinoForObjectDetection"
         model = _hf.load_model(cls, p, kind, dtype=dt)
         geometry = {"shortest": int(g["shortest_edge"] or 800), "longest": int(g["longest_edge"] or 1333),
-                    "mean": g["mean"], "std": g["std"]}
+                    "mean": g["mean"], "std": g["std"], "max_text_len": getattr(model.config, "max_text_len", 256)}
     else:
         model = _hf.load_model("Owlv2ForObjectDetection" if read_json(p / "config.json").get("model_type") == "owlv2"
                                else "OwlViTForObjectDetection", p, kind, dtype=dt)
@@ -460,6 +509,7 @@ def load_counting(path, classes="", counts="", device="cpu", dtype="auto", batch
     sam = sam_geo = None
     if sam_path:
         sp = require_model_folder(sam_path, "sam", (("preprocessor_config.json",),))
+        _require_sam(sp)
         sam = _hf.load_model("SamModel", sp, "sam", dtype=dt)
         sip = _hf.load_image_processor(sp, "sam")
         sg = _hf.ip_geometry(sip)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -132,11 +134,12 @@ def load_state_dict(path) -> dict[str, torch.Tensor]:
 
         return load_file(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-        raise RewardError(f"cannot read checkpoint {path} as a plain state dict ({type(e).__name__}: {e})") from e
+        # tensors only: weights_only refuses any pickled object; mmap needs the zip format (not legacy files)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError) as e:
+        raise RewardError(f"cannot read checkpoint {path} as a plain state dict of tensors "
+                          f"({type(e).__name__}: {str(e)[:200]}); pickled Python objects are refused: use the "
+                          "original checkpoint file (or its .safetensors)") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict) and not any(

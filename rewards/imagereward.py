@@ -79,6 +79,7 @@ class ImageReward(Reward):
         self.net = nn.ModuleDict({"vision": vision, "text": text, "head": head})
         self.tokenizer = tokenizer
         self.image_size = image_size
+        self.input_size = int(image_size)  # shortest-edge resize + centre crop to image_size
         self.dtype = next(vision.parameters()).dtype
         self._tok_cache: dict = {}
 

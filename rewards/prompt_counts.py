@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .base import RewardError
+from .base import RewardError, quoted
 
 NUMBER_WORDS = {w: i + 1 for i, w in enumerate(
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
@@ -78,7 +78,7 @@ def targets_from_prompt(prompt: str | None) -> tuple[list[str], list[int]]:
     found = counts_in_prompt(prompt)
     if not found:
         text = str(prompt or "").strip()
-        where = f"the prompt {text!r} holds no counts" if text else "the prompt is empty"
+        where = f"the prompt {quoted(text)} holds no counts" if text else "the prompt is empty"
         raise RewardError(f"counting reward: class_names and counts are empty and {where}. Fill in class_names and "
                           f"counts, or write counts in the prompt like {EXAMPLE} (number words one..twenty or "
                           "digits, each followed by the plural noun).")

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import io
+import math
+import re
 
 import torch
 
-from .base import Reward, RewardError
+from .base import Reward, RewardError, quoted
 
 LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709
 
@@ -84,22 +86,31 @@ class ImageStatReward(Reward):
         return -(s - self.target).abs()
 
 
+COLOR_FIX = "write it as #rrggbb (six hex digits 0-9, a-f, e.g. #ff8800) or r,g,b (three numbers 0-255, e.g. 255,136,0)"
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
 def parse_color(color) -> tuple[float, float, float]:
-    """'#rrggbb', 'r,g,b' (0-255 or 0-1) or a 3-sequence -> RGB in [0, 1]."""
+    """'#rrggbb', 'r,g,b' (0-255, or 0-1 when all are at most 1) or a 3-sequence -> RGB in [0, 1].
+
+    Anything else (bad hex digits, NaN, negative or > 255 components, not three of them) is a RewardError that
+    names the input 'color' and the two accepted forms."""
     if isinstance(color, str):
         c = color.strip()
-        if c.startswith("#") and len(c) == 7:
+        if c.startswith("#"):
+            if not _HEX.match(c):
+                raise RewardError(f"input 'color': cannot read {quoted(color)}; {COLOR_FIX}")
             return tuple(int(c[i:i + 2], 16) / 255.0 for i in (1, 3, 5))
-        try:
-            color = [float(v) for v in c.replace(" ", "").split(",")]
-        except ValueError as e:
-            raise RewardError(f"cannot read colour '{color}' (use #rrggbb or r,g,b)") from e
-    color = [float(v) for v in color]
-    if len(color) != 3:
-        raise RewardError(f"a colour needs 3 components, got {color}")
+        color = c.replace(" ", "").split(",")
+    try:
+        color = [float(v) for v in color]
+    except (TypeError, ValueError):
+        raise RewardError(f"input 'color': cannot read {quoted(color)}; {COLOR_FIX}") from None
+    if len(color) != 3 or not all(math.isfinite(v) and 0.0 <= v <= 255.0 for v in color):
+        raise RewardError(f"input 'color': {quoted(color)} is not three numbers between 0 and 255; {COLOR_FIX}")
     if max(color) > 1.0:
         color = [v / 255.0 for v in color]
-    return tuple(min(max(v, 0.0), 1.0) for v in color)
+    return tuple(color)
 
 
 class ColorReward(Reward):

@@ -13,18 +13,23 @@ Three backends, chosen from the folder's ``config.json``:
 
 All backends keep the graph from the image (torch preprocessing), except generic decoder-only VLMs whose processor
 has no torch backend (then ``differentiable`` is False).
+
+Text limits: the question template must hold exactly one ``{}`` (checked at load); the question with the prompt in it
+may have at most ``min(512, the model's tokenizer / position limits)`` tokens (checked before scoring, see
+``VQAScore.check_prompt``). Longer prompts are refused with the limit, never truncated.
 """
 from __future__ import annotations
 
 import importlib.util
 import re
+import string
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from . import _hf
-from .base import Reward, RewardError, hi
+from .base import Reward, RewardError, hi, quoted
 from .folders import (WEIGHT_NAMES, checkpoint_keys, layout_message, load_state_dict, parse_dtype, read_json,
                       require_dir, require_files)
 from .preprocess import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, clip_pixels, fixed_pixels, pad_to_square, qwen_vl_pixels
@@ -47,6 +52,40 @@ def answer_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(-1)
 
 
+#: the longest prompt VQAScore reads, in tokens of the question text: what FLUX's T5 reads (512), or less where the
+#: model's own tokenizer / position limit is lower. Longer prompts are refused (encoder memory grows with the square
+#: of the length: a 120,000-character prompt grew a server to 22.7 GB), never silently truncated (a truncated
+#: question asks something else).
+MAX_PROMPT_TOKENS = 512
+#: a prompt longer than this many characters per allowed token is refused before it is tokenized
+MAX_CHARS_PER_TOKEN = 16
+PROMPT_FIX = "shorten the prompt (the FlowSearch / Score Images 'prompt' input)"
+
+
+def check_question(question: str) -> str:
+    """A question template with exactly one empty ``{}`` field (literal braces as ``{{ }}``); a RewardError naming the
+    input 'question' otherwise (``{} {oops}``, ``{} {0}``, ``{:x}`` would fail at scoring time, mid-search)."""
+    fix = ("write it with exactly one {} where the prompt goes (no names, numbers or format specs; {{ }} for literal "
+           "braces), e.g. 'Does this figure show \"{}\"? Please answer yes or no.'")
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(question) if name is not None]
+    except ValueError as e:
+        raise RewardError(f"input 'question': cannot read the template {quoted(question)} ({e}); {fix}") from None
+    if fields != [("", "", None)]:
+        shown = " ".join("{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+                         for name, spec, conv in fields)
+        raise RewardError(f"input 'question': the template {quoted(question)} has {len(fields)} field(s) "
+                          f"{quoted(shown)}; {fix}")
+    return question
+
+
+def token_limit(*limits) -> int:
+    """The smallest plausible limit among a model's tokenizers/positions (huge 'no limit' sentinels ignored), capped
+    at MAX_PROMPT_TOKENS."""
+    real = [int(v) for v in limits if isinstance(v, (int, float)) and 0 < v < 1_000_000]
+    return min([MAX_PROMPT_TOKENS, *real])
+
+
 class VQAScore(Reward):
     """Base: groups rows by prompt (one forward per distinct prompt in a minibatch)."""
 
@@ -57,11 +96,48 @@ class VQAScore(Reward):
 
     def __init__(self, question: str = QUESTION, answer: str = "Yes", batch_size: int = 4):
         super().__init__(batch_size)
-        if "{}" not in question:
-            raise RewardError("the VQAScore question template needs a '{}' where the prompt goes")
-        self.question, self.answer = question, answer
+        self.question, self.answer = check_question(question), answer
+        self._checked: set = set()
+
+    # -------------------------------------------------------------- prompt length
+    def max_prompt_tokens(self) -> int:
+        """Token limit of the question text (with the prompt in it); backends lower it to their model's limits."""
+        return token_limit(getattr(self.text_tokenizer(), "model_max_length", None))
+
+    def text_tokenizer(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def check_prompt(self, prompt) -> None:
+        """Refuse a prompt whose question is longer than :meth:`max_prompt_tokens` (RewardError naming the prompt
+        and the fix); very long texts are refused before tokenizing."""
+        super().check_prompt(prompt)
+        prompt = str(prompt)
+        if prompt in self._checked:
+            return
+        limit = self.max_prompt_tokens()
+        if not self._checked and not self._fits(self.question.format(""), limit)[0]:
+            raise RewardError(f"input 'question': the template alone is longer than the {limit} tokens this model "
+                              "reads; write a short question with {} where the prompt goes")
+        fits, n = self._fits(self.question.format(prompt), limit)
+        if not fits:
+            size = f"{len(prompt)} characters" if n is None else f"{n} tokens with the question"
+            raise RewardError(f"{self.name}: the prompt is too long ({size}); this model reads at most {limit} "
+                              f"tokens of question text. Fix: {PROMPT_FIX} to at most {limit} tokens (about "
+                              f"{limit * 3 // 4} words).")
+        if len(self._checked) > 256:
+            self._checked.clear()
+        self._checked.add(prompt)
+
+    def _fits(self, text: str, limit: int) -> tuple[bool, int | None]:
+        """(fits in ``limit`` tokens, token count); a text far too long to fit is not tokenized (count None)."""
+        if len(text) > MAX_CHARS_PER_TOKEN * limit:
+            return False, None
+        n = len(self.text_tokenizer()(text, add_special_tokens=False)["input_ids"])
+        return n <= limit, n
 
     def _score(self, x, prompts, **kw):
+        for p in dict.fromkeys(prompts):
+            self.check_prompt(p)
         out = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
         parts = []
         for p in dict.fromkeys(prompts):
@@ -103,9 +179,13 @@ class ClipT5VQAScore(VQAScore):
         self.net = nn.ModuleDict({"vision": vision, "projector": projector, "t5": t5})
         self.tokenizer = tokenizer
         self.geometry = geometry
+        self.input_size = int(geometry["size"])  # (padded to a square, then) resized to size × size
         self.select_layer, self.select_feature, self.pad_square = select_layer, select_feature, pad_square
         self.dtype = next(t5.parameters()).dtype
         self._ids: dict = {}
+
+    def text_tokenizer(self):
+        return self.tokenizer
 
     def pixels(self, x):
         g = self.geometry
@@ -124,6 +204,8 @@ class ClipT5VQAScore(VQAScore):
         if prompt not in self._ids:
             q = T5_CHAT.format(self.question.format(prompt))
             before, after = q.split("<image>")
+            if len(self._ids) > 256:
+                self._ids.clear()
             self._ids[prompt] = (self.tokenizer(before).input_ids, self.tokenizer(after).input_ids,
                                  self.tokenizer(self.answer).input_ids)
         return self._ids[prompt]
@@ -244,10 +326,22 @@ class Blip2VQAScore(VQAScore):
         self.processor = processor
         g = _hf.ip_geometry(processor.image_processor)
         self.size = (int(g["height"] or 224), int(g["width"] or 224))
+        self.input_size = max(self.size)  # resized to a fixed height × width
         self.mean, self.std, self.mode = g["mean"], g["std"], g["mode"]
         self.dtype = next(model.parameters()).dtype
         self._text: dict = {}
         self._dummy = None
+
+    def text_tokenizer(self):
+        return self.processor.tokenizer
+
+    def max_prompt_tokens(self):
+        """The T5 tokenizer's limit; InstructBLIP also feeds the question to its Q-Former (BERT positions)."""
+        qtok = getattr(self.processor, "qformer_tokenizer", None)
+        qcfg = getattr(self.net["model"].config, "qformer_config", None)
+        qpos = getattr(qcfg, "max_position_embeddings", None) if qtok is not None else None
+        return token_limit(getattr(self.processor.tokenizer, "model_max_length", None),
+                           getattr(qtok, "model_max_length", None), qpos)
 
     def pixels(self, x):
         return fixed_pixels(x, *self.size, self.mean, self.std, self.mode)
@@ -260,6 +354,8 @@ class Blip2VQAScore(VQAScore):
                                  return_tensors="pt")
             enc = {k: v for k, v in enc.items() if k != "pixel_values"}
             enc["labels"] = self.processor.tokenizer(self.answer, return_tensors="pt").input_ids
+            if len(self._text) > 256:
+                self._text.clear()
             self._text[prompt] = enc
         return self._text[prompt]
 
@@ -354,6 +450,16 @@ class VLMVQAScore(VQAScore):
             raise RewardError(f"the tokenizer cannot encode the answer '{self.answer}'")
         self.answer_id = ids[0]
         self._cache: dict = {}
+
+    def text_tokenizer(self):
+        return self.processor.tokenizer
+
+    def max_prompt_tokens(self):
+        """The tokenizer's limit and the language model's positions (the image and chat tokens share them)."""
+        cfg = self.net["model"].config
+        text_cfg = getattr(cfg, "text_config", None) or cfg
+        return token_limit(getattr(self.processor.tokenizer, "model_max_length", None),
+                           getattr(text_cfg, "max_position_embeddings", None))
 
     def _chat(self, prompt):
         msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.question.format(prompt)}]}]

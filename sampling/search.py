@@ -16,16 +16,19 @@ from dataclasses import dataclass, field
 import torch
 
 from .interpolants import get_interpolant
-from .sde import DIFFUSIONS, GRIDS, em_step
+from .option_specs import check_options
+from .sde import GRIDS, em_step
 from .search_core import Run, em_guided, perturb, renoise
 from .search_methods import bon, code, dps, noise_search, smc, sop, svdd
 from .search_psp import psp
 from .search_rbf import rbf
+from .search_rbf_variants import rbf_adaptive, rbf_threshold
 
 __all__ = ["search", "SearchResult", "replay", "method_options", "METHODS", "COMMON_OPTIONS"]
 
 METHODS = {"bon": bon, "noise_search": noise_search, "sop": sop, "smc": smc, "svdd": svdd, "code": code,
-           "rbf": rbf, "dps": dps, "psp": psp}
+           "rbf": rbf, "dps": dps, "psp": psp,
+           "rbf_threshold": rbf_threshold, "rbf_adaptive": rbf_adaptive}
 # options accepted by every method (defaults)
 COMMON_OPTIONS = {"finish_steps": 0, "guidance_scale": 0.0, "diffusion": "square", "diffusion_norm": 3.0,
                   "parametrisation": "linear", "device": None, "dtype": torch.float32}
@@ -103,28 +106,22 @@ def _check_call(denoise, reward, shape, method, nfe_budget, steps, max_batch, gr
             raise ValueError(f"a custom grid must be steps+1={steps + 1} decreasing clock values from ≤ 1 to 0, got {g}")
     if not all(isinstance(d, int) and d > 0 for d in shape):
         raise ValueError(f"shape must be the shape of one sample (positive ints), got {shape!r}")
-    f = common["finish_steps"]
-    if not isinstance(f, int) or f < 0:
-        raise ValueError(f"finish_steps must be an integer ≥ 0, got {f!r}")
+    f = common["finish_steps"]   # the option ranges were checked by option_specs.check_options
     if nfe_budget - f < steps:
         raise ValueError(f"nfe_budget={nfe_budget} is smaller than one pass: steps={steps} NFE"
                          f"{f' + finish_steps={f}' if f else ''}; raise nfe_budget or lower steps")
-    if not common["guidance_scale"] >= 0:
-        raise ValueError(f"guidance_scale must be ≥ 0 (0 = off), got {common['guidance_scale']}")
-    if common["diffusion"] not in DIFFUSIONS:
-        raise ValueError(f"unknown diffusion {common['diffusion']!r}; use one of {', '.join(DIFFUSIONS)}")
-    if common["parametrisation"] not in ("linear", "ve"):
-        raise ValueError("parametrisation must be 'linear' (denoise(x_t, t) on the FLUX path) or 've'")
 
 
-def _split(method, options):
+def _split(method, options, sde=True):
     own = method_options(method)
     unknown = sorted(set(options) - set(own) - set(COMMON_OPTIONS))
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(unknown)} for method {method!r}; its options are "
                          f"{', '.join(own) or '(none)'}, and every method takes {', '.join(COMMON_OPTIONS)}")
     common = {k: options.get(k, v) for k, v in COMMON_OPTIONS.items()}
-    return {k: v for k, v in options.items() if k in own}, common
+    own = {k: v for k, v in options.items() if k in own}
+    check_options(method, own, common, {"sde": sde})
+    return own, common
 
 
 def _finish(run, p, steps):
@@ -141,6 +138,15 @@ def _finish(run, p, steps):
     return p
 
 
+def _check_rewards(reward, r):
+    """No finite reward among the final candidates: nothing to choose from, so fail instead of returning one."""
+    if not bool(torch.isfinite(r).any()):
+        name = getattr(reward, "name", None) or getattr(reward, "__name__", "reward")
+        raise ValueError(f"the reward '{name}' gave no finite score: all {r.numel()} final candidates scored NaN or "
+                         "±inf, so the search cannot choose an image. Fix the reward's inputs (a NaN weight or "
+                         "target, an empty prompt, a broken model file) or use another reward.")
+
+
 def search(denoise, reward, shape, *, method, nfe_budget, steps=10, interpolant="vp", sde=True, grid="paper",
            seed=0, max_batch=None, callback=None, **method_options_):
     """Run a reward-guided particle search within `nfe_budget` model evaluations; → SearchResult.
@@ -150,7 +156,7 @@ def search(denoise, reward, shape, *, method, nfe_budget, steps=10, interpolant=
     diffusion/diffusion_norm (g(s) = 3s² by default), parametrisation ('linear' or 've'), device, dtype.
     `callback(event)` runs after every evaluated batch; an exception raised there propagates at once."""
     shape = tuple(shape)
-    own, common = _split(method, method_options_) if method in METHODS else ({}, dict(COMMON_OPTIONS))
+    own, common = _split(method, method_options_, sde) if method in METHODS else ({}, dict(COMMON_OPTIONS))
     _check_call(denoise, reward, shape, method, nfe_budget, steps, max_batch, grid, common)
     if common["guidance_scale"] > 0 and not sde:
         raise ValueError("guidance_scale acts through the SDE's (g²/2)·score term; set sde=True or guidance_scale=0")
@@ -163,6 +169,7 @@ def search(denoise, reward, shape, *, method, nfe_budget, steps=10, interpolant=
                          f"s_0 = {run.grid[0]}; use parametrisation='linear' or a grid starting below 1")
     with torch.no_grad():
         cands = METHODS[method](run, **own)
+        _check_rewards(reward, cands.r)
         chosen = int(torch.argmax(cands.r))
         best = cands.take([chosen])
         final = _finish(run, best, common["finish_steps"]) if common["finish_steps"] else best

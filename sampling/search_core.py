@@ -45,11 +45,23 @@ class Particles:
         return self.x.shape[0]
 
     def take(self, idx):
-        """Rows `idx` (list or LongTensor; repeats allowed)."""
+        """Rows `idx` (list or LongTensor; repeats allowed). Copies, never views."""
+        if isinstance(idx, (list, tuple)) and len(idx) == 1:
+            return self._row(int(idx[0]))
         idx = torch.as_tensor(idx, dtype=torch.long).reshape(-1)
         rows = idx.tolist()
         return Particles(self.x[idx], self.s[idx], self.level[idx], self.x0[idx], self.eps[idx], self.r[idx],
                          None if self.grad is None else self.grad[idx], [self.lineage[i] for i in rows])
+
+    def _row(self, i):
+        """One row as a 1-row population (slice + copy: the same values as indexing, a fraction of its cost)."""
+        i = i + len(self) if i < 0 else i
+        if not 0 <= i < len(self):
+            raise IndexError(f"particle row {i} out of range for {len(self)} rows")
+        sl = slice(i, i + 1)
+        return Particles(self.x[sl].clone(), self.s[sl].clone(), self.level[sl].clone(), self.x0[sl].clone(),
+                         self.eps[sl].clone(), self.r[sl].clone(), None if self.grad is None else self.grad[sl].clone(),
+                         [self.lineage[i]])
 
     @staticmethod
     def cat(parts):
@@ -105,12 +117,16 @@ class Run:
         self.work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
         self.nfe, self.trace, self.warnings, self.resolved = 0, [], [], {}
         self.best_r, self.best_x0 = -math.inf, None
-        self._coef_cache = {}
+        self._coef_cache, self._t_cache, self._g_cache = {}, {}, {}
 
     # ---- small helpers -------------------------------------------------------------------------
     def g(self, s):
-        """Diffusion coefficient g(s) of the proposals (0 for the ODE)."""
-        return diffusion_coefficient(self.diffusion if self.sde else "ode", s, self.diffusion_norm, self.ip)
+        """Diffusion coefficient g(s) of the proposals (0 for the ODE), cached per clock."""
+        g = self._g_cache.get(s)
+        if g is None:
+            g = self._g_cache.setdefault(s, diffusion_coefficient(self.diffusion if self.sde else "ode", s,
+                                                                  self.diffusion_norm, self.ip))
+        return g
 
     def noise(self, pids, step):
         return particle_noise(self.shape, self.seed, [int(p) for p in pids], int(step), self.device, self.work)
@@ -127,7 +143,10 @@ class Run:
     def record(self, **entry):
         """Append a per-step trace entry (linear time t of clock s, NFEs so far and the best reward seen are added)."""
         if isinstance(entry.get("s"), float):
-            entry["t"] = float(self.ip.to_linear(entry["s"])[0])
+            t = self._t_cache.get(entry["s"])
+            if t is None:
+                t = self._t_cache.setdefault(entry["s"], float(self.ip.to_linear(entry["s"])[0]))
+            entry["t"] = t
         self.trace.append({**entry, "nfe": self.nfe, "best_reward": self.best_r})
 
     def require(self, needed, what, fix):
@@ -155,8 +174,11 @@ class Run:
             out.append(self._chunk(x[sl], s[sl], score, guided))
             self.nfe += out[-1][0].shape[0]
             self._after_chunk(out[-1], int(level[sl][0]), float(s[sl][0]))
-        x0, eps, r = (torch.cat([o[i] for o in out]) for i in range(3))
-        grad = torch.cat([o[3] for o in out]) if guided else None
+        if len(out) == 1:  # one chunk (the usual case): no concatenation copies
+            x0, eps, r, grad = out[0]
+        else:
+            x0, eps, r = (torch.cat([o[i] for o in out]) for i in range(3))
+            grad = torch.cat([o[3] for o in out]) if guided else None
         return Particles(x, s, level, x0, eps, r, grad, list(lineage))
 
     def _coefs(self, s, x):
@@ -209,6 +231,8 @@ class Run:
         if raw:
             return r.reshape(n)
         r = r.detach().reshape(n).to(device="cpu", dtype=_F)
+        if n <= 16 and all(map(math.isfinite, r.tolist())):  # small batches: a Python check is cheaper
+            return r
         bad = ~torch.isfinite(r)
         if bad.any():
             self.warn(f"{int(bad.sum())} non-finite reward(s) in the batch after NFE {self.nfe}: treated as -inf")
@@ -236,18 +260,30 @@ class Run:
     def step(self, parents, pids, score=True):
         """One SDE (or ODE) proposal per parent row to the next grid level, keys (pid, level+1), then evaluated."""
         nxt = parents.level + 1
-        x = torch.empty_like(parents.x)
-        ops = [None] * len(parents)
-        for lv in sorted(set(nxt.tolist())):
-            rows = (nxt == lv).nonzero().reshape(-1)
-            s, s_next = self.grid[lv - 1], self.grid[lv]
-            g = self.g(s)
-            ps = [int(pids[i]) for i in rows.tolist()]
-            z = self.noise(ps, lv) if g > 0 else None
-            grad = None if parents.grad is None else parents.grad[rows]
-            x[rows] = em_guided(parents.x[rows], parents.x0[rows], parents.eps[rows], s, s_next, self.ip, g, z,
-                                self.scale, grad)
-            for i, p in zip(rows.tolist(), ps):
-                ops[i] = parents.lineage[i] + (("sde", p, int(lv), s, s_next, g, self.scale if g > 0 else 0.0),)
-        s_rows = torch.tensor([self.grid[lv] for lv in nxt.tolist()], dtype=_F)
+        levels = nxt.tolist()
+        if len(set(levels)) == 1:  # every row to the same level (the usual case): no row gathers / scatters
+            x, ops = self._step_rows(parents, None, pids, levels[0])
+        else:
+            x = torch.empty_like(parents.x)
+            ops = [None] * len(parents)
+            for lv in sorted(set(levels)):
+                rows = (nxt == lv).nonzero().reshape(-1)
+                x[rows], lin = self._step_rows(parents, rows, pids, lv)
+                for i, op in zip(rows.tolist(), lin):
+                    ops[i] = op
+        s_rows = torch.tensor([self.grid[lv] for lv in levels], dtype=_F)
         return self.evaluate(x, s_rows, nxt, ops, score)
+
+    def _step_rows(self, parents, rows, pids, lv):
+        """SDE proposals of `rows` of parents (None = all) to grid level lv; → (x̄ [rows], lineages)."""
+        s, s_next = self.grid[lv - 1], self.grid[lv]
+        g = self.g(s)
+        idx = range(len(parents)) if rows is None else rows.tolist()
+        ps = [int(pids[i]) for i in idx]
+        z = self.noise(ps, lv) if g > 0 else None
+        pick = (lambda t: t) if rows is None else (lambda t: t[rows])
+        grad = None if parents.grad is None else pick(parents.grad)
+        x = em_guided(pick(parents.x), pick(parents.x0), pick(parents.eps), s, s_next, self.ip, g, z, self.scale, grad)
+        tail = self.scale if g > 0 else 0.0
+        ops = [parents.lineage[i] + (("sde", p, int(lv), s, s_next, g, tail),) for i, p in zip(idx, ps)]
+        return x.to(parents.x.dtype), ops

@@ -7,9 +7,13 @@ proposals one at a time from the SDE kernel p(x̄_{ℓ+1} | x̄_ℓ) and
   * when the quota runs out without improvement, moves on with the level's best draw (r* is not lowered).
 
 Options (default first); the defaults reproduce the official code, which produced the paper's numbers:
-  init_noises = "auto"  the code's initial best-of-K0 noise pick, counted in the budget: K0 = ⌊budget/20⌋ per
-                        chain (25 at 500 NFE, as in the code; less if a chain could not also afford one draw per
-                        level, None below that), then Q = ⌊(B − K0·N)/(M·N)⌋ per level.
+  init_noises = "auto"  the code's initial best-of-K0 noise pick, counted in the budget, with K0 scaled to the
+                        budget: K0 = ⌊budget/20⌋ per chain (25 at 500 NFE, where it equals the code's value; 5 at
+                        100 NFE), then Q = ⌊(B − K0·N)/(M·N)⌋ per level. The official code uses K0 = 25 at every
+                        budget; we scale it because 25·N initial noises would take half of a 100-NFE budget
+                        (Q = 2 per level) and all of a 50-NFE one. If a chain could not also afford one draw per
+                        level, K0 is lowered to ⌊B/N⌋ − M, and below 1 the start is Alg. 2's single noise (None).
+                        "code" = the code's fixed K0 = 25, with the same too-small-budget fallback.
                         None = Alg. 2: level 0 is a level like the others; its first finite draw beats r* = −inf,
                         so a chain starts from one noise and rolls Q − 1 over, Q = ⌊(B/N)/M⌋. An int sets K0.
   last_level = "hold"   the code's rule: chains stop advancing before the last level (grid index M−2 in the
@@ -20,12 +24,18 @@ Options (default first); the defaults reproduce the official code, which produce
                         with the level's best if it beats r*). Useful when tiny, noisy reward differences make
                         "beats r*" a coin flip at the noisy levels (README.md, "Measured behaviour").
 Deviation from the code: the loop spends the whole budget (the code stops when nfe + N ≥ budget, e.g. 498/500).
+
+The loop (`rbf_run`) takes the acceptance rule as a function, `leave(chain) -> bool` ("may the chain leave its
+level now, with the level's best draw?"), asked after every draw; quota exhaustion always moves the chain on.
+rbf's rule is Alg. 2's (with min_draws); the variants in search_rbf_variants.py swap in their own.
 """
 import math
 
 from .search_core import Particles, pid
 
-__all__ = ["rbf", "rbf_quotas"]
+__all__ = ["rbf", "rbf_quotas", "rbf_run", "CODE_INIT_NOISES"]
+
+CODE_INIT_NOISES = 25   # the official code's initial noises per chain, at every budget
 
 
 def rbf_quotas(budget, n, steps, init_noises=None):
@@ -42,6 +52,11 @@ class _Chain:
     def __init__(self, b, cap, level=-1, r_star=-math.inf, drawn=0):
         self.b, self.level, self.r_star, self.cap, self.used, self.drawn = b, level, r_star, cap, 0, drawn
         self.state, self.best, self.done = None, None, False
+        self.rewards = []          # rewards of this level's draws so far, in draw order
+
+    @property
+    def best_r(self):
+        return float(self.best.r[0])
 
 
 def _advance(run, ch, p, accepted, Q, M, hold):
@@ -49,25 +64,32 @@ def _advance(run, ch, p, accepted, Q, M, hold):
     refund = ch.cap - ch.used if accepted else 0
     run.record(step=ch.level + 1, s=run.grid[ch.level + 1], chain=ch.b, draws=ch.used, quota=ch.cap,
                accepted=accepted, rolled_over=refund, reward=float(p.r[0]), r_star=ch.r_star)
-    ch.state, ch.level, ch.best, ch.used = p, ch.level + 1, None, 0
+    ch.state, ch.level, ch.best, ch.used, ch.rewards = p, ch.level + 1, None, 0, []
     ch.cap = refund + Q
     ch.done = ch.level == M - 1 and not hold
 
 
-def _update(run, ch, p, Q, M, hold, min_draws):
-    """Algorithm 2 for one draw p (a 1-row Particles) of chain ch."""
+def _update(run, ch, p, Q, M, hold, leave):
+    """One draw p (a 1-row Particles) of chain ch: keep the level's best, then leave the level if the rule says so
+    (accepted: the unused quota rolls over; r* becomes max(r*, best)) or if the quota is spent (r* kept)."""
     ch.used += 1
     ch.drawn += 1
     r = float(p.r[0])
-    if ch.best is None or r > float(ch.best.r[0]):
+    ch.rewards.append(r)
+    if ch.best is None or r > ch.best_r:
         ch.best = p
     if hold and ch.level + 1 == M - 1:
         ch.r_star = max(ch.r_star, r)
-    elif ch.used >= min(min_draws, ch.cap) and float(ch.best.r[0]) > ch.r_star:
-        ch.r_star = float(ch.best.r[0])
+    elif leave(ch):
+        ch.r_star = max(ch.r_star, ch.best_r)
         _advance(run, ch, ch.best, True, Q, M, hold)
     elif ch.used >= ch.cap:
         _advance(run, ch, ch.best, False, Q, M, hold)
+
+
+def alg2_rule(min_draws=1):
+    """Alg. 2's acceptance (min_draws = 1): the level's best beats r* (strict >), after min(min_draws, quota) draws."""
+    return lambda ch: ch.used >= min(min_draws, ch.cap) and ch.best_r > ch.r_star
 
 
 def _draw(run, chains):
@@ -104,20 +126,34 @@ def _init_pick(run, n, k0, Q):
     return chains
 
 
-def rbf(run, n=2, init_noises="auto", last_level="hold", min_draws=1):
-    """Rollover Budget Forcing (paper Alg. 2; N = 2 chains): adaptive per-level draws with quota rollover."""
+def resolve_init_noises(run, n, init_noises, name="rbf"):
+    """K0 (or None) from the init_noises option: 'auto' = ⌊B/20⌋, 'code' = 25, each lowered to ⌊B/N⌋ − M so a
+    chain can still afford one draw per level (None below 1); None = Alg. 2's single noise; an int is taken as is."""
+    if init_noises in ("auto", "code"):
+        want = run.search_budget // 20 if init_noises == "auto" else CODE_INIT_NOISES
+        k0 = (min(want, run.search_budget // n - run.M) if run.M > 1
+              else run.search_budget // n if init_noises == "auto" else min(want, run.search_budget // n))
+        return k0 if k0 >= 1 else None
+    if init_noises is not None and (not isinstance(init_noises, int) or isinstance(init_noises, bool)
+                                    or init_noises < 1):
+        raise ValueError(f"{name}: init_noises must be 'auto' (⌊budget/20⌋), 'code' (25, the official code), None "
+                         f"(Alg. 2) or a positive integer K0, got {init_noises!r}")
+    return init_noises
+
+
+def _check_common(name, n, last_level, min_draws):
     if last_level not in ("hold", "stop"):
-        raise ValueError(f"rbf: unknown last_level {last_level!r}; use 'hold' (official code) or 'stop' (Alg. 2)")
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"rbf: n (chains) must be a positive integer, got {n!r}")
-    if init_noises == "auto":
-        k0 = min(run.search_budget // 20, run.search_budget // n - run.M) if run.M > 1 else run.search_budget // n
-        init_noises = k0 if k0 >= 1 else None
-    if init_noises is not None and (not isinstance(init_noises, int) or init_noises < 1):
-        raise ValueError(f"rbf: init_noises must be 'auto', None (Alg. 2) or a positive integer K0, "
-                         f"got {init_noises!r}")
-    if not isinstance(min_draws, int) or min_draws < 1:
-        raise ValueError(f"rbf: min_draws must be a positive integer (1 = Alg. 2), got {min_draws!r}")
+        raise ValueError(f"{name}: unknown last_level {last_level!r}; use 'hold' (official code) or 'stop' (Alg. 2)")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{name}: n (chains) must be a positive integer, got {n!r}")
+    if not isinstance(min_draws, int) or isinstance(min_draws, bool) or min_draws < 1:
+        raise ValueError(f"{name}: min_draws must be a positive integer (1 = Alg. 2), got {min_draws!r}")
+
+
+def rbf_run(run, leave, n=2, init_noises="auto", last_level="hold", min_draws=1, name="rbf", **resolved):
+    """The RBF loop (Alg. 2 bookkeeping, the code's start and hold rule) with acceptance rule `leave(chain)`."""
+    _check_common(name, n, last_level, min_draws)
+    init_noises = resolve_init_noises(run, n, init_noises, name)
     M, hold = run.M, last_level == "hold"
     Q, per_chain = rbf_quotas(run.search_budget, n, M, init_noises)
     k0 = init_noises or 0
@@ -125,7 +161,7 @@ def rbf(run, n=2, init_noises="auto", last_level="hold", min_draws=1):
     run.require(n * per, f"n·({'init_noises + ' if k0 and M > 1 else ''}steps) = {n}·({per})",
                 "raise nfe_budget, lower steps, n or init_noises")
     run.resolved.update(n=n, init_noises=init_noises, last_level=last_level, min_draws=min_draws, quota=Q,
-                        per_chain=per_chain)
+                        per_chain=per_chain, **resolved)
     chains = _init_pick(run, n, k0, Q) if k0 else [_Chain(b, Q) for b in range(n)]
     for ch in chains:
         ch.done = ch.level == M - 1
@@ -134,12 +170,17 @@ def rbf(run, n=2, init_noises="auto", last_level="hold", min_draws=1):
         if not active:
             break
         for ch, p in zip(active, _draw(run, active)):
-            _update(run, ch, p, Q, M, hold, min_draws)
+            _update(run, ch, p, Q, M, hold, leave)
     for ch in chains:
         if not ch.done and per_chain - ch.drawn == 0 and ch.best is not None:
             run.record(step=ch.level + 1, s=run.grid[ch.level + 1], chain=ch.b, draws=ch.used, quota=ch.cap,
-                       accepted=False, rolled_over=0, reward=float(ch.best.r[0]), r_star=ch.r_star, final=True)
+                       accepted=False, rolled_over=0, reward=ch.best_r, r_star=ch.r_star, final=True)
         unspent = per_chain - ch.drawn
         if unspent:
             run.record(step=ch.level, s=run.grid[ch.level], chain=ch.b, unspent=unspent)
     return Particles.cat([c.best if c.best is not None else c.state for c in chains])
+
+
+def rbf(run, n=2, init_noises="auto", last_level="hold", min_draws=1):
+    """Rollover Budget Forcing (paper Alg. 2; N = 2 chains): adaptive per-level draws with quota rollover."""
+    return rbf_run(run, alg2_rule(min_draws), n, init_noises, last_level, min_draws)

@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import host  # noqa: E402
 import demo_playground  # noqa: E402
 
-DEMO_WORKFLOWS = ["flux_schnell_vp_sde", "rbf_vqascore", "bon_baseline", "rbf_counting", "rbf_dps_aesthetic"]
+DEMO_WORKFLOWS = ["starter_schnell_clip", "flux_schnell_vp_sde", "rbf_vqascore", "bon_baseline", "rbf_counting",
+                  "rbf_dps_aesthetic"]
 OUT = os.path.join(host.ROOT, "output", "demo")
 
 STAND_IN = """NOTE on the FLUX workflows (the playground part above is a real trained model): their models are RANDOM-WEIGHT STAND-INS (a 0.8 M-parameter FLUX, a tiny 16-channel
@@ -30,7 +31,8 @@ To run the same workflow on real FLUX weights in your own ComfyUI:
   2. place flux1-schnell.safetensors in models/diffusion_models/, clip_l.safetensors and t5xxl_fp16.safetensors
      in models/text_encoders/, ae.safetensors in models/vae/;
   3. put the reward model folders in models/rewards/ as README.md lists (e.g. clip-flant5-xxl);
-  4. drag workflows/<name>.json into the ComfyUI window and press Queue."""
+  4. drag the workflow from example_workflows/ into the ComfyUI window (or open it from the template browser:
+     Workflow > Browse Templates > comfyui-flowsearch) and press Queue."""
 
 
 def run_facts(api, entry):
@@ -54,11 +56,12 @@ def main():
         pg_lines, pg_summary = demo_playground.run(srv, os.path.join(OUT, "playground"),
                                                    log=lambda m: print(m, flush=True))
         for name in DEMO_WORKFLOWS:
-            path = os.path.join(host.ROOT, "workflows", f"{name}.json")
+            path = host.workflow_path(name)
             api = host.substitute_loaders(host.ui_to_api(host.load_workflow(path), srv.object_info()))
             if any(n["class_type"] in ("FlowSearch", "FlowSearchSampler") for n in api.values()):
                 api = host.scale_for_cpu(api)
-            print(f"[demo] running workflows/{name}.json ...", flush=True)
+            rel = os.path.relpath(path, host.ROOT)
+            print(f"[demo] running {rel} ...", flush=True)
             entry = srv.run(api, timeout=1800)
             images = []
             for fname, sub, kind in host.output_images(entry):
@@ -66,7 +69,7 @@ def main():
                 shutil.copy(os.path.join(host.BASE_DIR, kind, sub, fname), dst)
                 images.append(os.path.relpath(dst, host.ROOT))
             nfe, budget, best, method = run_facts(api, entry)
-            rows.append({"workflow": f"workflows/{name}.json", "method": method, "nfe": nfe, "budget": budget,
+            rows.append({"workflow": rel, "method": method, "nfe": nfe, "budget": budget,
                          "best_reward": best, "seconds": round(entry["wall_s"], 2), "images": images,
                          "nodes": sorted({n["class_type"] for n in api.values()})})
     report = {"comfyui": "0.3.75 (CPU)", "playground": pg_summary, "models": "tiny random-weight stand-ins", "runs": rows,

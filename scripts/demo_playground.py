@@ -42,7 +42,7 @@ def base_graph(caption, seed):
 
 
 def search_graph(srv, name, caption, seed):
-    api = host.ui_to_api(host.load_workflow(os.path.join(host.ROOT, "workflows", f"{name}.json")), srv.object_info())
+    api = host.ui_to_api(host.load_workflow(host.workflow_path(name)), srv.object_info())
     for node in api.values():
         if node["class_type"] == "PrimitiveStringMultiline":
             node["inputs"]["value"] = caption

@@ -1,8 +1,8 @@
 """Run ComfyUI (from .build/, made by scripts/setup.sh) as a real headless server, talk to it, and turn the
-UI-format workflows in workflows/ into API prompts. Used by the tests, the demo and the benchmarks.
+UI-format workflows in example_workflows/ into API prompts. Used by the tests, the demo and the benchmarks.
 
     with host.Server() as srv:                      # starts main.py --cpu on a free loopback port
-        api = host.ui_to_api(json.load(open("workflows/flux_schnell_vp_sde.json")), srv.object_info())
+        api = host.ui_to_api(host.load_workflow(host.workflow_path("flux_schnell_vp_sde")), srv.object_info())
         api = host.substitute_loaders(api)          # tiny stand-ins for files that cannot exist here
         entry = srv.run(api)                        # history entry; raises ComfyError on a node error
 
@@ -34,6 +34,35 @@ BASE_DIR = os.path.join(BUILD, "base")
 
 VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+# The shipped workflows (example_workflows/, which ComfyUI's template browser lists under this pack): a short
+# key used by scripts and tests -> the file name, which is also the title the template browser shows. The
+# numbers give the order (starter and playground first).
+WORKFLOW_DIR = os.path.join(ROOT, "example_workflows")
+WORKFLOW_FILES = {
+    "starter_schnell_clip": "01 Start here - FLUX schnell 12GB - CLIP score search.json",
+    "starter_schnell_aesthetic": "02 FLUX schnell 16GB - aesthetic search 768px.json",
+    "playground_rbf_counting": "03 Playground (no download) - RBF counting.json",
+    "playground_bon_counting": "04 Playground (no download) - Best-of-N counting.json",
+    "flux_schnell_vp_sde": "05 FLUX schnell - VP-SDE sampler, no search.json",
+    "rbf_vqascore": "06 Paper 48GB - RBF with VQAScore.json",
+    "bon_baseline": "07 Paper 48GB - Best-of-N baseline.json",
+    "smc_vqascore": "08 Paper 48GB - SMC with VQAScore.json",
+    "svdd_vqascore": "09 Paper 48GB - SVDD with VQAScore.json",
+    "sop_vqascore": "10 Paper 48GB - Search over Paths with VQAScore.json",
+    "rbf_counting": "11 Paper - RBF counting airplanes and camels.json",
+    "rbf_dps_aesthetic": "12 Paper - RBF aesthetic with gradient guidance.json",
+    "score_only": "13 Score images with held-out rewards.json",
+    "flux_dev_rbf": "14 FLUX dev - RBF search sampler with PickScore.json",
+}
+
+
+def workflow_path(key):
+    """Path of a shipped workflow from its short key (WORKFLOW_FILES), e.g. workflow_path("rbf_vqascore")."""
+    if key not in WORKFLOW_FILES:
+        raise ValueError(f"unknown workflow {key!r}: use one of {sorted(WORKFLOW_FILES)}")
+    return os.path.join(WORKFLOW_DIR, WORKFLOW_FILES[key])
+
 
 SUBSTITUTIONS = {
     "UNETLoader": ("FlowSearchTestTinyFluxLoader", {"unet_name": "flux_tiny_h64.safetensors"}),
@@ -337,7 +366,7 @@ def output_images(entry):
     return out
 
 
-if __name__ == "__main__":  # tiny manual check: python scripts/host.py workflows/x.json
+if __name__ == "__main__":  # tiny manual check: python scripts/host.py "example_workflows/<file>.json"
     with Server() as srv:
         wf = ui_to_api(load_workflow(sys.argv[1]), srv.object_info())
         print(json.dumps(srv.run(substitute_loaders(wf)).get("outputs", {}), indent=1))

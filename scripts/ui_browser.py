@@ -11,11 +11,14 @@ MarkdownNote and Reroute excepted), the missing types the frontend itself collec
 through an `afterConfigureGraph` extension hook) and any dialog it opened, the rendered nodes with
 `has_errors`, console errors and uncaught exceptions since the load (known offline noise filtered out), and
 `app.graphToPrompt().output` — the API prompt the frontend would queue — for comparison with
-`host.ui_to_api` (`compare_prompts`).
+`host.ui_to_api` (`compare_prompts`), and the saved view's geometry (`view()`: the visible canvas and every
+node's and group's screen rectangle). `queue_from_ui(until)` presses Run and waits for the frontend's
+execution_success; `summaries()` reads what web/flowsearch.js shows on the nodes after a run.
 
 CLI (starts its own server unless --port is given; exits 1 on any problem):
-    .build/venv/bin/python scripts/ui_browser.py workflows/*.json --out test-artifacts/ui
-    .build/venv/bin/python scripts/ui_browser.py workflows/flux_schnell_vp_sde.json --shot docs/screenshot_vp_sde.png --compact
+    .build/venv/bin/python scripts/ui_browser.py example_workflows/*.json --out test-artifacts/ui
+    .build/venv/bin/python scripts/ui_browser.py "example_workflows/05 FLUX schnell - VP-SDE sampler, no search.json" \
+        --shot docs/screenshot_vp_sde.png --compact
 """
 import argparse
 import asyncio
@@ -115,6 +118,38 @@ JS_FIT = r"""((margin, fit, hideMinimap) => {
   c.draw(true, true);
   return {scale: c.ds.scale, offset: c.ds.offset};
 })"""
+
+
+# Screen rectangles of the canvas area not covered by the frontend's bars, and of every node (title bar
+# included) and group under the current view (app.canvas.ds): "does the saved view show the whole graph?"
+JS_VIEW = r"""(() => {
+  const c = app.canvas, el = c.canvas, r = el.getBoundingClientRect(), ds = c.ds;
+  const boxes = sel => [...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect()).filter(b => b.width > 0 && b.height > 0);
+  const top = Math.max(r.top, ...boxes('.workflow-tabs-container, .actionbar-container, .subgraph-breadcrumb')
+    .filter(b => b.bottom < r.height / 4).map(b => b.bottom));
+  const left = Math.max(r.left, ...boxes('.side-tool-bar-container').filter(b => b.width < r.width / 4).map(b => b.right));
+  const TH = LiteGraph.NODE_TITLE_HEIGHT || 30;
+  const screen = (x, y, w, h) => [(x + ds.offset[0]) * ds.scale, (y + ds.offset[1]) * ds.scale, w * ds.scale, h * ds.scale];
+  return {
+    visible: [left, top, r.right - left, r.bottom - top], scale: ds.scale,
+    nodes: app.graph.nodes.map(n => ({id: n.id, type: n.type, rect: screen(n.pos[0], n.pos[1] - TH, n.size[0], n.size[1] + TH)})),
+    groups: (app.graph.groups || app.graph._groups || []).map(g => ({title: g.title, rect: screen(...g._bounding || g.bounding)})),
+  };
+})()"""
+
+# Watch the next run through the frontend's own API events (execution_success / execution_error).
+JS_WATCH_RUN = r"""(() => {
+  const api = window.comfyAPI.api.api;
+  window.__fsRun = {done: false, error: null};
+  api.addEventListener('execution_success', () => { window.__fsRun.done = true }, {once: true});
+  api.addEventListener('execution_error', e => { window.__fsRun.error = JSON.stringify(e.detail).slice(0, 2000) }, {once: true});
+  return true;
+})()"""
+
+# The text web/flowsearch.js shows on each node after a run ({node id: text}).
+JS_SUMMARIES = r"""Object.fromEntries(app.graph.nodes
+  .map(n => [n.id, n.widgets?.find(w => w.name === 'flowsearch_summary')?.element?.textContent])
+  .filter(([, t]) => t))"""
 
 
 def find_chromium():
@@ -404,8 +439,34 @@ class Browser:
             f.write(data)
         return {"path": path, "bytes": len(data), "view": view}
 
-    def check_workflow(self, workflow, name="workflow.json", screenshot=None, compact=False):
-        """Load a UI workflow and report everything a test needs (see module docstring)."""
+    def view(self):
+        """The visible canvas area, the view's scale and every node's and group's screen rectangle (JS_VIEW)."""
+        return self.evaluate(JS_VIEW)
+
+    def summaries(self):
+        """{node id: text} that the FlowSearch extension (web/flowsearch.js) shows on the nodes."""
+        return {int(k): v for k, v in self.evaluate(JS_SUMMARIES).items()}
+
+    def queue_from_ui(self, until, timeout=600, poll=0.25):
+        """Press Queue (app.queuePrompt, as the Run button does) and wait until the JS expression `until` is
+        truthy; raises BrowserError with the open dialogs on a timeout (e.g. an execution error dialog)."""
+        since = self.mark()
+        self.evaluate(JS_WATCH_RUN)
+        self.evaluate("app.queuePrompt(0, 1).then(() => true)", timeout=60)
+        end = time.time() + timeout
+        while time.time() < end:
+            state = self.evaluate("window.__fsRun")
+            if state["error"]:
+                raise BrowserError(f"the run failed: {state['error']}")
+            if state["done"] and self.evaluate(f"!!({until})"):
+                self.settle(3)
+                return self.console_problems(since)
+            time.sleep(poll)
+        raise BrowserError(f"run did not finish in {timeout} s; dialogs: {self.evaluate(JS_DIALOGS)}")
+
+    def check_workflow(self, workflow, name="workflow.json", screenshot=None, compact=False, view_screenshot=None):
+        """Load a UI workflow and report everything a test needs (see module docstring). `view_screenshot`:
+        also a picture of the saved view as the user first sees it (report["view"]: its geometry)."""
         self.close_dialogs()
         since = self.mark()
         t0 = time.time()
@@ -424,6 +485,10 @@ class Browser:
         report["node_errors"] = [f"{n['id']} ({n['type']})" for n in nodes if n["has_errors"]]
         report["node_count"] = {"workflow": len(workflow.get("nodes", [])), "rendered": len(nodes)}
         report["prompt"] = self.graph_to_prompt()
+        report["view"] = self.view()
+        if view_screenshot:
+            self.close_dialogs()       # e.g. the missing-models dialog (already in the report)
+            report["view_screenshot"] = self.screenshot(view_screenshot, fit=False, hide_minimap=False)
         if screenshot:
             report["screenshot"] = self.screenshot(screenshot, compact=compact)
         fatal, ignored = self.console_problems(since)

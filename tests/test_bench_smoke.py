@@ -30,7 +30,8 @@ SCRIPTS = bench_scripts()
 
 def test_discovery_finds_the_benches():
     for name in ("sde_overhead.py", "search_overhead.py", "particle_batching.py", "decode_reward_share.py",
-                 "reward_per_nfe.py", "memory.py", "gpu_bench.py", "search_curves.py", "playground.py"):
+                 "reward_per_nfe.py", "memory.py", "gpu_bench.py", "search_curves.py", "playground.py",
+                 "reward_agreement.py", "cost_per_nfe.py"):
         assert name in SCRIPTS, f"bench/{name} not discovered (found {SCRIPTS})"
     for lib in ("comfy_env.py", "search_problems.py"):
         assert lib not in SCRIPTS

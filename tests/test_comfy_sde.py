@@ -9,7 +9,7 @@ import torch
 
 import host
 
-WF = os.path.join(host.ROOT, "workflows", "flux_schnell_vp_sde.json")
+WF = host.workflow_path("flux_schnell_vp_sde")
 
 
 @pytest.fixture(scope="module")

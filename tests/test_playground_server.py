@@ -61,7 +61,7 @@ def test_stock_nodes_sample_pictures_whose_counts_follow_the_caption(comfy):
 
 
 def test_search_report_carries_both_counters(comfy):
-    path = os.path.join(host.ROOT, "workflows", "playground_rbf_counting.json")
+    path = host.workflow_path("playground_rbf_counting")
     api = host.ui_to_api(host.load_workflow(path), comfy.object_info())
     fs = next(nid for nid, n in api.items() if n["class_type"] == "FlowSearch")
     api[fs]["inputs"]["nfe_budget"] = 60

@@ -146,10 +146,120 @@ def test_loader_combine_and_score_nodes(pack, tiny):
 
 
 def test_loader_node_errors_are_clear(pack, tiny):
-    with pytest.raises(RuntimeError, match="not found.*huggingface.co/openai/clip-vit-large-patch14"):
+    with pytest.raises(ValueError, match="not found.*huggingface.co/openai/clip-vit-large-patch14"):
         pack.RewardLoaderCLIP.execute(model=comfy_glue.NO_FOLDERS, metric="clip_score", dtype="auto", batch_size=1)
-    with pytest.raises(RuntimeError, match="no aesthetic head"):
+    with pytest.raises(ValueError, match="no aesthetic head"):
         pack.RewardLoaderAesthetic.execute(model="tiny-clip", dtype="auto", batch_size=1)
     clip = pack.RewardLoaderCLIP.execute(model="tiny-clip", metric="clip_score", dtype="auto", batch_size=1).args[0]
-    with pytest.raises(RuntimeError, match="needs a text prompt"):
+    with pytest.raises(ValueError, match="needs a text prompt"):
         pack.ScoreImages.execute(images=_x(1), reward=clip, prompt="  ")
+
+
+# ------------------------------------------------------------------------------------------------ folder names
+@pytest.mark.parametrize("name", ["/etc", "/", "../../..", "..", "tiny-clip/../../rewards/tiny-clip", "./tiny-clip",
+                                  "tiny-clip/", "a\\..\\b", "C:tiny-clip", ""])
+def test_folder_names_outside_the_rewards_roots_are_refused_unseen(tiny, name, monkeypatch):
+    """Absolute paths, '..', '.', backslashes and drives are refused before the file system is touched."""
+    import os
+
+    looked = []
+    monkeypatch.setattr(os.path, "isdir", lambda p: looked.append(p) or False)
+    with pytest.raises(rewards.RewardError, match="input 'model'.*not a folder name from the list.*Choose one"):
+        comfy_glue.resolve_reward_path(name, "clip")
+    assert looked == []
+
+
+def test_absolute_path_to_a_real_reward_folder_is_refused(tiny):
+    """Even an existing reward folder, named by its absolute path, does not load (names resolve only inside the
+    registered roots); its plain name does."""
+    with pytest.raises(rewards.RewardError, match="not a folder name from the list"):
+        comfy_glue.resolve_reward_path(str(tiny / "tiny-clip"), "clip")
+    assert comfy_glue.resolve_reward_path("tiny-clip", "clip") == str(tiny / "tiny-clip")
+
+
+def test_nested_folder_names_resolve_inside_a_root(tiny, tmp_path):
+    root = tmp_path / "extra_rewards"
+    (root / "family" / "tiny-clip-copy").mkdir(parents=True)
+    folder_paths.add_model_folder_path("rewards", str(root))
+    assert comfy_glue.resolve_reward_path("family/tiny-clip-copy", "clip") == str(root / "family" / "tiny-clip-copy")
+
+
+# ------------------------------------------------------------------------------------------------ Cancel
+def test_cancel_between_minibatches_in_process(tiny):
+    """ComfyUI's interrupt flag set while scoring stops a managed reward before its next minibatch
+    (mm.throw_exception_if_processing_interrupted); an unmanaged one (no host) scores all of them."""
+    scored = []
+
+    class Flagging(rewards.ImageStatReward):
+        def _score(self, x, prompts, **kw):
+            scored.append(x.shape[0])
+            mm.interrupt_current_processing(True)  # Cancel pressed during the first minibatch
+            return super()._score(x, prompts, **kw)
+
+    try:
+        r = comfy_glue.manage(Flagging("brightness", "maximize", batch_size=1))
+        assert r.check_interrupt is mm.throw_exception_if_processing_interrupted
+        with pytest.raises(mm.InterruptProcessingException):
+            r(_x(4))
+        assert scored == [1]
+        mm.interrupt_current_processing(False)
+        scored.clear()
+        plain = Flagging("brightness", "maximize", batch_size=1)
+        assert plain(_x(4)).shape == (4,) and scored == [1, 1, 1, 1]
+    finally:
+        mm.interrupt_current_processing(False)
+
+
+def test_every_reward_node_output_checks_cancel(pack, tiny):
+    """Every reward node wires Cancel into what it outputs, and Score Images wires any reward it is given."""
+    outs = [
+        pack.RewardLoaderCLIP.execute(model="tiny-clip", metric="clip_score", dtype="auto", batch_size=2),
+        pack.RewardLoaderAesthetic.execute(model="tiny-aesthetic", dtype="auto", batch_size=2),
+        pack.RewardLoaderImageReward.execute(model="tiny-imagereward", dtype="auto", batch_size=2),
+        pack.RewardLoaderVQAScore.execute(model="tiny-clip-flant5", backend="auto", question="", answer="",
+                                          dtype="auto", batch_size=2),
+        pack.RewardLoaderCounting.execute(detector="tiny-owlv2", sam="tiny-sam", class_names="cat", counts="1",
+                                          box_threshold=0.2, text_threshold=0.2, mode="hard", dtype="auto",
+                                          batch_size=2),
+        pack.RewardJPEG.execute(mode="compressibility", quality=90),
+        pack.RewardImageStat.execute(stat="brightness", mode="maximize", target=0.5),
+        pack.RewardColor.execute(color="#ff0000", per_pixel=False),
+    ]
+    made = [o.args[0] for o in outs]
+    comb = pack.RewardCombine.execute(reward_1=rewards.JpegReward(), weight_1=1.0, normalize="range").args[0]
+    for r in made + [comb]:
+        assert all(leaf.check_interrupt is mm.throw_exception_if_processing_interrupted for leaf in r.leaves()), r
+    foreign = rewards.ImageStatReward("contrast", "maximize")
+    pack.ScoreImages.execute(images=_x(1), reward=foreign, prompt="")
+    assert foreign.check_interrupt is mm.throw_exception_if_processing_interrupted
+
+
+@pytest.mark.parametrize("node, kw, fragment", [
+    ("RewardJPEG", dict(mode="bogus", quality=95), "input 'mode' is 'bogus'; choose one of compressibility"),
+    ("RewardImageStat", dict(stat="bogus", mode="target", target=0.5), "input 'stat' is 'bogus'"),
+    ("RewardImageStat", dict(stat="brightness", mode="bogus", target=0.5), "input 'mode' is 'bogus'"),
+    ("RewardImageStat", dict(stat="brightness", mode="target", target=float("nan")), "input 'target'.*finite"),
+    ("RewardColor", dict(color="#zzzzzz", per_pixel=False), "input 'color'.*#rrggbb"),
+    ("RewardLoaderCLIP", dict(model="tiny-clip", metric="bogus", dtype="auto", batch_size=1), "input 'metric'"),
+    ("RewardLoaderCLIP", dict(model="tiny-clip", metric="clip_score", dtype="fp64", batch_size=1), "input 'dtype'"),
+    ("RewardLoaderVQAScore", dict(model="tiny-clip-flant5", backend="bogus", question="", answer="", dtype="auto",
+                                  batch_size=1), "input 'backend'"),
+    ("RewardLoaderCounting", dict(detector="tiny-owlv2", sam="none", class_names="cat", counts="1",
+                                  box_threshold=0.2, text_threshold=float("inf"), mode="hard", dtype="auto",
+                                  batch_size=1), "input 'text_threshold'"),
+    ("RewardLoaderCounting", dict(detector="tiny-owlv2", sam="none", class_names="cat", counts="1",
+                                  box_threshold=0.2, text_threshold=0.2, mode="bogus", dtype="auto",
+                                  batch_size=1), "input 'mode'"),
+])
+def test_node_inputs_checked_in_execute(pack, tiny, node, kw, fragment):
+    """ComfyUI does not check combo values (or NaN floats) of API prompts: the nodes do, with a ValueError."""
+    with pytest.raises(ValueError, match=fragment):
+        getattr(pack, node).execute(**kw)
+
+
+def test_combine_refuses_non_finite_weights(pack):
+    with pytest.raises(ValueError, match="input 'weight_2'.*finite"):
+        pack.RewardCombine.execute(reward_1=rewards.JpegReward(), weight_1=1.0, normalize="range",
+                                   reward_2=rewards.JpegReward(), weight_2=float("nan"))
+    with pytest.raises(ValueError, match="input 'normalize' is 'bogus'"):
+        pack.RewardCombine.execute(reward_1=rewards.JpegReward(), weight_1=1.0, normalize="bogus")

@@ -155,6 +155,14 @@ def test_colour_reward_and_parsing():
     assert parse_color("0.5,0.5,0.5") == (0.5, 0.5, 0.5)
     with pytest.raises(RewardError):
         parse_color("#12")
+    assert parse_color("0, 0, 255") == (0.0, 0.0, 1.0) and parse_color("#00FF00") == (0.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("color", ["#zzzzzz", "#ff880", "#ff88000", "nan,0,0", "inf,0,0", "-1,0,0", "300,0,0",
+                                   "1,2", "1,2,3,4", "red", "", "#"])
+def test_colour_parsing_refuses_bad_input_naming_the_input_and_the_forms(color):
+    with pytest.raises(RewardError, match=r"input 'color'.*#rrggbb.*r,g,b"):
+        parse_color(color)
     red = torch.zeros(1, 4, 4, 3)
     red[..., 0] = 1
     blue = torch.zeros(1, 4, 4, 3)
@@ -241,6 +249,38 @@ def test_load_state_dict_plain_and_wrapped(tmp_path):
         load_state_dict(tmp_path / "bad.pt")
 
 
+def test_reward_error_is_a_value_error():
+    """Bad input is a ValueError (house rule); still a RuntimeError for callers that caught that."""
+    assert issubclass(RewardError, ValueError) and issubclass(RewardError, RuntimeError)
+
+
+def test_interrupt_check_runs_before_every_minibatch():
+    """The host's check runs once per minibatch, before it is scored: raising there stops the scoring."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    r = ImageStatReward("brightness", "maximize", batch_size=2)
+    r.check_interrupt = lambda: seen.append(len(seen))
+    r(_img(5, 4, 4))
+    assert seen == [0, 1, 2]  # ceil(5 / 2) minibatches
+    scored = []
+    orig = r._score
+
+    def score(x, prompts, **kw):
+        scored.append(x.shape[0])
+        return orig(x, prompts, **kw)
+
+    def stop_after_first():
+        if scored:
+            raise Stop
+    r._score, r.check_interrupt = score, stop_after_first
+    with pytest.raises(Stop):
+        r(_img(5, 4, 4))
+    assert scored == [2]
+
+
 # ------------------------------------------------------------------------------------------------ counting maths
 def test_parse_targets():
     assert parse_targets("airplanes, camels", "6, 7") == (["airplanes", "camels"], [6, 7])
@@ -251,6 +291,14 @@ def test_parse_targets():
         parse_targets("a, A", "1, 2")
     with pytest.raises(RewardError):
         parse_targets("a", "x")
+    assert parse_targets("a, b", "0, 99")[1] == [0, 99]  # the ends of the range are counts
+
+
+@pytest.mark.parametrize("counts", ["-2", "1e9", "2.6", "100", "nan", "inf", "two", "-0.5"])
+def test_parse_targets_refuses_non_counts(counts):
+    """Negative, too large, fractional or non-numeric counts are refused (never rounded), naming 'counts'."""
+    with pytest.raises(RewardError, match=r"input 'counts'.*whole number from 0 to 99"):
+        parse_targets("cats", counts)
 
 
 def test_filter_relative_keeps_per_class_rule():
@@ -426,3 +474,15 @@ def test_describe_is_json_serialisable():
     c = CompositeReward([(JpegReward(), 1.0), (ColorReward(), 2.0)])
     assert json.loads(json.dumps(c.describe()))["normalize"] == "range"
     assert math.isfinite(c(_img(1)).item())
+
+
+
+def test_count_objects_check_prompt_names_the_prompt():
+    from rewards.count_objects import CountObjectsReward
+
+    r = CountObjectsReward()
+    r.check_prompt("three red squares and two blue crosses")
+    with pytest.raises(RewardError, match=r"\(the prompt\): the caption is 600 characters"):
+        r.check_prompt("x" * 600)
+    with pytest.raises(RewardError, match=r"\(input 'targets'\)"):
+        CountObjectsReward(targets="² red squares")

@@ -311,8 +311,130 @@ def test_wrong_family_and_bad_inputs(tiny):
         rewards.load_reward("aesthetic", tiny / "tiny-clip")
     with pytest.raises(RewardError, match="2 class names"):
         rewards.load_reward("counting", tiny / "tiny-owlv2", classes="a, b", counts="1")
-    with pytest.raises(RewardError, match="needs a '{}'"):
+    with pytest.raises(RewardError, match="input 'question'.*exactly one {}"):
         rewards.load_reward("vqascore", tiny / "tiny-blip2-flant5", question="no placeholder")
+
+
+@pytest.mark.parametrize("question", ["{} {oops}", "{} {0}", "{0}", "{:>10}", "{!r}", "{", "}"])
+def test_vqascore_question_template_refused_at_load(tiny, question):
+    with pytest.raises(RewardError, match="input 'question'"):
+        rewards.load_reward("vqascore", tiny / "tiny-clip-flant5", question=question)
+
+
+def test_vqascore_question_template_literal_braces_allowed(tiny):
+    r = rewards.load_reward("vqascore", tiny / "tiny-clip-flant5", question='{{"caption"}}: does it show {}?')
+    assert 0 < float(r(images(1), "a cat")) < 1
+
+
+@pytest.mark.parametrize("fid, limit", [("tiny-clip-flant5", 512), ("tiny-blip2-flant5", 512),
+                                        ("tiny-instructblip-flant5", 512), ("tiny-qwen2.5-vl", 512),
+                                        ("tiny-llava", 256)])
+def test_vqascore_prompt_length_limit_every_backend(tiny, fid, limit):
+    """The limit is the model's (llava: 256 LM positions) capped at 512; a prompt just inside scores, one token's worth
+    of words over it is refused, naming the prompt and the fix."""
+    r = rewards.load_reward("vqascore", tiny / fid)
+    assert r.max_prompt_tokens() == limit
+    tok = r.text_tokenizer()
+    n_q = len(tok(r.question.format(""), add_special_tokens=False)["input_ids"])
+    words, n = [], n_q
+    while n <= limit:  # grow the prompt until its question crosses the limit
+        words.append("cat")
+        n = len(tok(r.question.format(" ".join(words)), add_special_tokens=False)["input_ids"])
+    inside, over = " ".join(words[:-1]), " ".join(words)
+    assert 0 <= float(r(images(1), inside)) <= 1
+    with pytest.raises(RewardError, match=rf"prompt is too long \({n} tokens.*at most {limit} tokens.*shorten"):
+        r(images(1), over)
+
+
+def test_vqascore_huge_prompt_refused_before_tokenizing(tiny):
+    r = rewards.load_reward("vqascore", tiny / "tiny-clip-flant5")
+    calls = []
+    real = r.tokenizer.__call__
+
+    class Counting:
+        model_max_length = r.tokenizer.model_max_length
+
+        def __call__(self, *a, **k):
+            calls.append(a)
+            return real(*a, **k)
+
+    r.tokenizer = Counting()
+    r(images(1), "a cat")  # the first prompt also checks the template once
+    calls.clear()
+    with pytest.raises(RewardError, match="120000 characters"):
+        r(images(1), "x" * 120_000)
+    assert calls == []
+
+
+def test_counting_sam_folder_must_hold_sam(tiny):
+    with pytest.raises(RewardError, match="input 'sam'.*'clip' model.*SamModel"):
+        rewards.load_reward("counting", tiny / "tiny-owlv2", classes="cat", counts="1", sam_path=tiny / "tiny-clip")
+    r = rewards.load_reward("counting", tiny / "tiny-owlv2", classes="cat", counts="1", sam_path=tiny / "tiny-sam")
+    assert "sam" in r.net
+
+
+def test_counting_class_names_must_fit_the_dino_caption(tiny):
+    """tiny-grounding-dino reads 64 text tokens: classes that fit load, one more that overflows is refused at load;
+    prompt-read classes that overflow are refused when scored, naming the prompt."""
+    names = []
+    while True:
+        names.append(f"cat{len(names)}")
+        caption = "".join(f"{c}. " for c in names).strip()
+        if len(tiny_tok(tiny)(caption)["input_ids"]) > 64:
+            break
+    ok = rewards.load_reward("counting", tiny / "tiny-grounding-dino", classes=names[:-1],
+                             counts=[1] * (len(names) - 1))
+    assert ok.classes == names[:-1]
+    with pytest.raises(RewardError, match=rf"input 'class_names' give {len(names)} class names.*at most 64 tokens.*"
+                                          "count fewer kinds"):
+        rewards.load_reward("counting", tiny / "tiny-grounding-dino", classes=names, counts=[1] * len(names))
+    r = rewards.load_reward("counting", tiny / "tiny-grounding-dino")
+    prompt = " and ".join(f"two cat{i}s" for i in range(len(names)))  # distinct names (repeats add up)
+    with pytest.raises(RewardError, match="the prompt's counts give.*count fewer kinds"):
+        r(images(1), prompt)
+
+
+def test_counting_prompt_counts_over_the_range_name_the_prompt(tiny):
+    """Repeated phrases add up; a sum over 99 is refused as the prompt's, not as the 'counts' input."""
+    r = rewards.load_reward("counting", tiny / "tiny-owlv2")
+    with pytest.raises(RewardError, match=r"the prompt's counts: 100 is not a count.*0 to 99"):
+        r(images(1), "60 cats and 40 cats")
+    assert r(images(1), "59 cats and 40 cats").shape == (1,)
+
+
+def tiny_tok(tiny):
+    return tf.AutoTokenizer.from_pretrained(str(tiny / "tiny-grounding-dino"), local_files_only=True)
+
+
+def test_pickled_objects_in_checkpoints_are_refused(tiny, tmp_path):
+    """A checkpoint that would run code when unpickled is refused (both the pack's own .pt reader and transformers'
+    pytorch_model.bin path), and the code never runs."""
+    import pickle
+    import shutil
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    d = tmp_path / "evil-hps"
+    shutil.copytree(tiny / "tiny-hpsv2", d)
+    for f in d.glob("HPS_*.pt"):
+        f.unlink()
+    torch.save({"state_dict": Evil()}, d / "HPS_v2.1_compressed.pt")
+    with pytest.raises(RewardError, match="pickled Python objects are refused"):
+        rewards.load_reward("hpsv2", d)
+    (d / "HPS_v2.1_compressed.pt").write_bytes(pickle.dumps({"x": Evil()}, protocol=2))  # legacy, non-zip format
+    with pytest.raises(RewardError, match="pickled Python objects are refused"):
+        rewards.load_reward("hpsv2", d)
+    c = tmp_path / "evil-clip"
+    shutil.copytree(tiny / "tiny-clip", c)
+    (c / "model.safetensors").unlink()
+    torch.save({"x": Evil()}, c / "pytorch_model.bin")
+    with pytest.raises(RewardError, match="could not load"):
+        rewards.load_reward("clip_score", c)
+    assert not marker.exists()
 
 
 def test_missing_weights_file_is_reported(tiny, tmp_path):
@@ -336,3 +458,24 @@ def test_missing_optional_package_disables_only_that_scorer(tiny, monkeypatch):
     with pytest.raises(RewardError, match="transformers"):
         rewards.load_reward("clip_score", tiny / "tiny-clip")
     assert rewards.load_reward("jpeg")(images(1)).shape == (1,)
+
+
+def test_vqascore_overlong_question_template_names_the_question(tiny):
+    r = rewards.load_reward("vqascore", tiny / "tiny-clip-flant5", question="cat " * 600 + "{}?")
+    with pytest.raises(RewardError, match="input 'question': the template alone is longer than the 512 tokens"):
+        r(images(1), "a cat")
+
+
+def test_check_prompt_refuses_up_front_what_scoring_would_refuse(tiny):
+    """A host can check the prompt before a search: the same refusals as scoring, and nothing for a good prompt."""
+    vqa = rewards.load_reward("vqascore", tiny / "tiny-clip-flant5")
+    cnt = rewards.load_reward("counting", tiny / "tiny-owlv2")
+    both = rewards.CompositeReward([(vqa, 1.0), (cnt, 1.0)])
+    both.check_prompt("two cats and one dog")
+    with pytest.raises(RewardError, match="the prompt is too long"):
+        both.check_prompt("two cats " * 400)
+    with pytest.raises(RewardError, match="holds no counts"):
+        both.check_prompt("a cat")
+    with pytest.raises(RewardError, match="needs a text prompt"):
+        vqa.check_prompt("  ")
+    rewards.JpegReward().check_prompt(None)  # weight-free, prompt-free: nothing to check

@@ -171,8 +171,8 @@ def test_callback_events_and_cancel():
 def test_non_finite_rewards_are_minus_inf_with_warning():
     def reward(x0):
         r = P.reward(x0)
-        r[::3] = float("nan")
-        r[1::5] = float("inf")
+        r[1::3] = float("nan")   # row 0 stays finite: a one-row call (RBF's last draws) always has a score
+        r[2::5] = float("inf")
         return r
 
     for method, opts in [("smc", {}), ("svdd", {}), ("rbf", {}), ("sop", {"k": 2}), ("smc", {"potential": "max"})]:
@@ -182,11 +182,15 @@ def test_non_finite_rewards_are_minus_inf_with_warning():
         assert not torch.isnan(r.candidate_rewards).any() and not torch.isposinf(r.candidate_rewards).any()
         assert all(not (isinstance(e.get("ess"), float) and math.isnan(e["ess"])) for e in r.trace)
         json.dumps(r.to_json(), allow_nan=False)
-    # all rewards non-finite: still runs, weights stay uniform, never NaN
-    r = sampling.search(P.denoise, lambda x0: torch.full((x0.shape[0],), float("nan")), P.shape, method="smc",
-                        nfe_budget=30, steps=3)
-    assert torch.isneginf(r.candidate_rewards).all()
-    assert all(e["ess"] == pytest.approx(10) for e in r.trace if "ess" in e)
+    # all rewards non-finite: nothing to choose from, so the search fails and names the reward (issue 11 item 9)
+    def nan_reward(x0):
+        return torch.full((x0.shape[0],), float("nan"))
+    for method in ("smc", "bon", "rbf"):
+        with pytest.raises(ValueError, match="'nan_reward' gave no finite score"):
+            sampling.search(P.denoise, nan_reward, P.shape, method=method, nfe_budget=30, steps=3)
+    one_finite = sampling.search(P.denoise, lambda x0: torch.where(x0.flatten(1)[:, 0] > 0, float("nan"), 0.0), P.shape,
+                                 method="bon", nfe_budget=30, steps=3)
+    assert torch.isfinite(one_finite.candidate_rewards).any()   # one finite score is enough to choose
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -209,7 +213,7 @@ def test_non_finite_rewards_are_minus_inf_with_warning():
     ({"method": "bon", "nfe_budget": 60, "nfe_budget_": 1}, "unknown option"),
     ({"method": "bon", "nfe_budget": 0}, "nfe_budget must be a positive integer"),
     ({"method": "bon", "nfe_budget": 60, "grid": "x"}, "unknown grid"),
-    ({"method": "bon", "nfe_budget": 60, "diffusion": "x"}, "unknown diffusion"),
+    ({"method": "bon", "nfe_budget": 60, "diffusion": "x"}, "option .diffusion. must be one of .square."),
     ({"method": "bon", "nfe_budget": 60, "parametrisation": "ve", "interpolant": "linear"}, "needs α"),
 ])
 def test_bad_input_errors_name_the_fix(kwargs, match):

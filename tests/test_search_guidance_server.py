@@ -3,6 +3,7 @@ for the all-in-one FlowSearch and for FlowSearch Sampler; the server then runs t
 import pytest
 
 import host
+from playground_graphs import sampler_inputs, sampler_nodes
 
 HEAD = {
     "1": {"class_type": "FlowSearchPlaygroundLoader", "inputs": {"weights": "playground_flux.safetensors"}},
@@ -21,18 +22,7 @@ def all_in_one(guidance, reward=("4", 0)):
 
 
 def sampler_graph(guidance):
-    return {**HEAD,
-            "5": {"class_type": "FlowSearchSampler", "inputs": {
-                "reward": ["4", 0], "vae": ["1", 2], "method": "rbf", "nfe_budget": 12, "prompt": "", "max_batch": 0,
-                "finish_steps": 0, "guidance_scale": guidance, "options": ""}},
-            "6": {"class_type": "BasicGuider", "inputs": {"model": ["1", 0], "conditioning": ["2", 0]}},
-            "7": {"class_type": "RandomNoise", "inputs": {"noise_seed": 0}},
-            "8": {"class_type": "FlowSearchScheduler", "inputs": {"model": ["1", 0], "steps": 4, "grid": "paper"}},
-            "9": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["7", 0], "guider": ["6", 0],
-                                                                   "sampler": ["5", 0], "sigmas": ["8", 0],
-                                                                   "latent_image": ["3", 0]}},
-            "10": {"class_type": "VAEDecode", "inputs": {"samples": ["9", 0], "vae": ["1", 2]}},
-            "11": {"class_type": "PreviewImage", "inputs": {"images": ["10", 0]}}}
+    return {**HEAD, **sampler_nodes(sampler_inputs("4", guidance=guidance))}
 
 
 @pytest.mark.parametrize("graph", [all_in_one, sampler_graph], ids=["FlowSearch", "FlowSearchSampler"])

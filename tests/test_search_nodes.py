@@ -55,7 +55,11 @@ def test_same_seed_same_image_any_max_batch(env):
     _same_search(a, flowsearch(env, "RBF (paper)", budget=36, seed=5, max_batch=0))
     _same_search(flowsearch(env, "SMC", budget=36, seed=5, max_batch=3),
                  flowsearch(env, "SMC", budget=36, seed=5, max_batch=7))
-    assert not torch.allclose(a[0][0], flowsearch(env, "RBF (paper)", budget=36, seed=6)[0][0])
+    # the seed is used: a run that differs from `a` in the seed alone (same max_batch, so no batching noise)
+    # reports that seed and gives another image, far beyond float32 noise (≤ 2e-4 above)
+    b = flowsearch(env, "RBF (paper)", budget=36, seed=6, max_batch=1)
+    assert [r[1]["searches"][0]["options"]["seed"] for r in (a, b)] == [5, 6]
+    assert float((a[0][0] - b[0][0]).abs().max()) > 1e-2
 
 
 def test_rbf_beats_best_of_n_on_tiny_flux(env):
@@ -104,8 +108,14 @@ def test_errors_name_the_fix(env):
         flowsearch(env, model=eps)
     with pytest.raises(ValueError, match="smaller than"):
         flowsearch(env, budget=5)
-    with pytest.raises(ValueError, match="VAE expects 16-channel"):
-        flowsearch(env, latent={"samples": torch.zeros(1, 4, 8, 8)}, model=env["model"])
+    with pytest.raises(ValueError, match="latent has 4 channels but this model works on 16-channel.*EmptySD3Latent"):
+        flowsearch(env, latent={"samples": torch.ones(1, 4, 8, 8)})       # a real SD latent: blamed on the latent
+    import copy
+    sd_vae = copy.copy(env["vae"])
+    sd_vae.latent_channels = 4
+    with pytest.raises(ValueError, match="VAE expects 4-channel latents but the model makes 16-channel"):
+        env["sn"].FlowSearch.execute(env["model"], env["cond"], env["latent"], sd_vae, env["rw"].JpegReward(), 0,
+                                     "RBF (paper)", 10, "vp", 40, "", 0, 0, 0.0, "")
 
     class NeedsText(env["rw"].Reward):
         name, needs_prompt = "text-reward", True
@@ -153,3 +163,103 @@ def test_summary_lines_of_reward_details(comfy_inproc):
            "exact": True, "exact_heldout": False}
     assert line("count_objects", 1, row) == ("count_objects (image 1): target two red squares · counted red square 2 "
                                              "· held-out red square 1 · exact yes / held-out no")
+
+
+def test_empty_sd_latent_is_fixed_up_like_sampler_custom_advanced(env):
+    """An empty 4-channel latent gets the model's 16 channels (comfy.sample.fix_empty_latent_channels), so
+    FlowSearch gives the same latent as from the 16-channel empty latent; Replay accepts it too."""
+    (_, lat16, *_, report, _), _, _ = flowsearch(env, budget=24, seed=4)
+    (_, lat4, *_), rep4, _ = flowsearch(env, budget=24, seed=4, latent={"samples": torch.zeros(1, 4, 8, 8)})
+    assert rep4["searches"][0]["latent_shape"] == [16, 8, 8]
+    torch.testing.assert_close(lat4["samples"], lat16["samples"], rtol=0, atol=0)
+    out = env["sn"].FlowSearchReplay.execute(env["model"], env["cond"], {"samples": torch.zeros(1, 4, 8, 8)}, report,
+                                             -1, 0).result[0]
+    torch.testing.assert_close(out["samples"], lat16["samples"], rtol=1e-4, atol=1e-4)
+
+
+def test_replay_refuses_a_latent_of_another_size(env):
+    (*_, report, _), _, _ = flowsearch(env, budget=24, seed=1)
+    with pytest.raises(ValueError, match=r"ran on 64×64 px .*this latent is 128×128 px.*width 64, height 64"):
+        env["sn"].FlowSearchReplay.execute(env["model"], env["cond"], {"samples": torch.zeros(1, 16, 16, 16)},
+                                           report, -1, 0)
+
+
+def test_interpolant_specs_from_the_api_are_checked_like_the_converter(env):
+    for spec, match in [("vp:5:1", "beta_min < beta_max"), ("vp:0:20", "beta_min < beta_max"),
+                        ("vp:0.1:nan", "finite"), ("polynomial:nan", "exponent n")]:
+        with pytest.raises(ValueError, match=match):
+            flowsearch(env, interpolant=spec, budget=12, steps=4)
+    _, rep, _ = flowsearch(env, interpolant="vp:0.2:10", budget=12, steps=4)   # a valid spec still runs
+    assert rep["interpolant"] == "vp:0.2:10.0"
+
+
+# ---- memory fit (nodes/memory.py): ComfyUI's own figures, monkeypatched capacities --------------------------
+
+def _figures(env, latent=(16, 8, 8), reward=None):
+    """W (weights), A (one candidate's activations), D (one decode), as nodes/memory.plan reads them."""
+    import importlib
+    glue = importlib.import_module("comfyui_flowsearch.rewards.comfy_glue")
+    model, vae = env["model"], env["vae"]
+    reward_w = sum(p.model_size() for p in glue.patchers(reward)) if reward is not None else 0
+    w = model.model_size() + vae.model_size() + reward_w
+    a = model.model.memory_required([1, *latent])
+    d = vae.memory_used_decode([1, *latent], vae.vae_dtype)
+    return w, a, d, reward_w
+
+
+def _gpu(monkeypatch, env, total):
+    """Make plan() treat the load device as a GPU of `total` bytes (the search itself still runs on the CPU)."""
+    import comfy.model_management as mm
+    memory = env["inproc"].node_module("memory")
+    monkeypatch.setattr(memory, "is_cpu", lambda device: False)
+    monkeypatch.setattr(mm, "get_total_memory", lambda dev=None, torch_total_too=False: total)
+    monkeypatch.setattr(mm, "extra_reserved_memory", lambda: 0)
+
+
+def test_gpu_fit_warning_appears_only_when_the_group_does_not_fit(env, monkeypatch):
+    w, a, d, _ = _figures(env)
+    _gpu(monkeypatch, env, w + a + d)                      # exactly one candidate per call fits: no warning
+    _, rep, ui = flowsearch(env, budget=24)
+    assert rep["warnings"] == [] and "⚠" not in ui["text"][0]
+    _gpu(monkeypatch, env, w + a + d - 1)                  # one byte short: warned in the report and the text
+    _, rep, ui = flowsearch(env, budget=24)
+    assert len(rep["warnings"]) == 1 and "stream" in rep["warnings"][0]
+    assert "⚠ FlowSearch memory: a 64×64 px search needs" in ui["text"][0]
+    assert "smaller image" in rep["warnings"][0]            # a JPEG reward has no weights: the size is the fix
+
+
+def test_gpu_fit_warning_names_max_batch_or_the_reward_that_fits(env, monkeypatch):
+    w, a, d, _ = _figures(env)
+    _gpu(monkeypatch, env, w + 3 * a + d)                  # max_batch 8 does not fit, 3 does
+    _, rep, _ = flowsearch(env, budget=24, max_batch=8)
+    assert "set max_batch to 3" in rep["warnings"][0]
+    _, rep, _ = flowsearch(env, budget=24, max_batch=3)
+    assert rep["warnings"] == []
+    _, rep, _ = flowsearch(env, budget=24)                 # max_batch 0 (auto) sizes itself to fit: no warning
+    assert rep["warnings"] == [] and rep["searches"][0]["options"]["max_batch"] == 3
+
+    import importlib
+    import tiny_rewards
+    rglue = importlib.import_module("comfyui_flowsearch.rewards.comfy_glue")
+    reward = rglue.manage(env["rw"].load_reward("aesthetic", tiny_rewards.tiny_rewards_dir() / "tiny-aesthetic"))
+    w, a, d, rw = _figures(env, reward=reward)
+    assert rw > 0
+    _gpu(monkeypatch, env, w + a + d - rw // 2)            # without the reward's weights it would fit
+    _, rep, _ = flowsearch(env, budget=24, reward=reward)
+    assert f"reward '{reward.name}' takes" in rep["warnings"][0] and "use a reward whose weights take under" in \
+        rep["warnings"][0]
+
+
+def test_cpu_refuses_a_2048px_latent_under_a_small_memory_limit(env, monkeypatch):
+    import comfy.model_management as mm
+    monkeypatch.setattr(mm, "get_free_memory", lambda dev=None, torch_free_too=False:
+                        (4 * 1024 ** 3, 4 * 1024 ** 3) if torch_free_too else 4 * 1024 ** 3)
+    with pytest.raises(ValueError, match=r"2048×2048 px search needs .*only 4\.0 GB of RAM is free.*model evaluations "
+                                         r"over 16,384 image tokens.*smaller image: at most about (\d+)×\1 px"):
+        flowsearch(env, budget=12, steps=4, latent={"samples": torch.zeros(1, 16, 256, 256)})
+    _, rep, _ = flowsearch(env, budget=12, steps=4)          # 64 px under the same limit runs
+    assert rep["nfe"] <= 12 and rep["warnings"] == []
+    w, a, d, _ = _figures(env)
+    monkeypatch.setattr(mm, "get_free_memory", lambda dev=None, torch_free_too=False: 2 * a + d)
+    with pytest.raises(ValueError, match="set max_batch to 2"):   # a requested batch that does not fit
+        flowsearch(env, budget=12, steps=4, max_batch=6)

@@ -3,6 +3,9 @@ custom_nodes/), never by users. They stand in for loaders whose real files canno
 offline machine: a tiny FLUX (through ComfyUI's real state-dict loader) and a FLUX-shaped text encoder."""
 import hashlib
 import json
+import os
+import sys
+import time
 
 import torch
 from typing_extensions import override
@@ -95,10 +98,70 @@ class FlowSearchTestTextEncoder(io.ComfyNode):
         return io.NodeOutput(_HashTextEncoder(tokens, context_dim, pooled_dim))
 
 
+def _slow_reward(seconds, batch_size):
+    """A reward (the pack's rewards.Reward, imported top-level from the repo) that sleeps `seconds` per minibatch
+    and scores brightness. Deliberately not managed here: the consuming node must wire ComfyUI's Cancel check."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    if root not in sys.path:
+        sys.path.append(root)  # appended: ComfyUI's own top-level `nodes` must keep winning
+    from rewards.base import Reward
+
+    class SlowReward(Reward):
+        name = "slow_test_reward"
+
+        def _score(self, x, prompts, **kw):
+            time.sleep(seconds)
+            return x.mean((1, 2, 3))
+
+    return SlowReward(batch_size=batch_size)
+
+
+class FlowSearchTestSlowReward(io.ComfyNode):
+    """A reward that takes `seconds` per minibatch of `batch_size` images (Cancel tests)."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="FlowSearchTestSlowReward", display_name="Slow Reward (test)", category="testing/flowsearch",
+            inputs=[io.Float.Input("seconds", default=0.25, min=0.0, max=60.0),
+                    io.Int.Input("batch_size", default=1, min=1, max=256)],
+            outputs=[io.Custom("REWARD").Output()])
+
+    @classmethod
+    def execute(cls, seconds, batch_size) -> io.NodeOutput:
+        return io.NodeOutput(_slow_reward(seconds, batch_size))
+
+
+class FlowSearchTestConstantReward(io.ComfyNode):
+    """A reward that scores every image `value` ("nan", "-inf", "0.5", …): non-finite-reward tests."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="FlowSearchTestConstantReward", display_name="Constant Reward (test)",
+            category="testing/flowsearch",
+            inputs=[io.String.Input("value", default="nan")],
+            outputs=[io.Custom("REWARD").Output()])
+
+    @classmethod
+    def execute(cls, value) -> io.NodeOutput:
+        _slow_reward(0.0, 1)  # puts the repo root on sys.path
+        from rewards.base import Reward
+
+        class ConstantReward(Reward):
+            name = f"constant_{value}"
+
+            def _score(self, x, prompts, **kw):
+                return torch.full((x.shape[0],), float(value), device=x.device)
+
+        return io.NodeOutput(ConstantReward())
+
+
 class _Extension(ComfyExtension):
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [FlowSearchTestTinyFluxLoader, FlowSearchTestTextEncoder]
+        return [FlowSearchTestTinyFluxLoader, FlowSearchTestTextEncoder, FlowSearchTestSlowReward,
+                FlowSearchTestConstantReward]
 
 
 async def comfy_entrypoint() -> ComfyExtension:

@@ -1,0 +1,125 @@
+"""Cost per NFE and final reward: the official code's profile vs ours with "reward_resolution" auto and full (issue 13).
+
+    .build/venv/bin/python bench/cost_per_nfe.py [--seeds 8] [--plans vqascore:tiny-clip-flant5:256:40:10 ...]
+    .build/venv/bin/python bench/cost_per_nfe.py --smoke     # 1 seed, one 128 px plan, 12 NFE (seconds; CI)
+
+Rows per plan (reward kind : tiny reward folder : px : nfe_budget : steps), RBF through the FlowSearch node on the
+tiny FLUX h64 + 16-channel random TAESD, tiny random reward through its real loader, one text prompt:
+  official   the official code's cost profile: one batch-1, full-size, contiguous decode per NFE (max_batch 1,
+             "reward_resolution": "full", the memory-policy call before every decode)
+  ours auto  the node's defaults (batched, probed CPU layout, "reward_resolution": "auto")
+  ours full  the same with "reward_resolution": "full"
+s/NFE = (node wall − the node's one-off final decodes of the best image and the candidates) / NFE. Reward = the
+reward of the node's returned full-size image (mean over seeds), so a smaller reward decode is charged for any
+ranking error it makes. Targets: official / ours-auto s/NFE ≥ 3, and ours-auto's reward within 1 % of ours-full's
+(relative to |ours-full|). Prints the table last; writes bench/results/cost_per_nfe.json."""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import comfy_env as ce  # noqa: E402
+import torch  # noqa: E402
+
+PROMPT = "a photo of a red cat"
+PLANS = ["vqascore:tiny-clip-flant5:256:40:10", "clip_score:tiny-clip:512:20:5"]
+CONFIGS = [("official", 1, {"reward_resolution": "full"}, True), ("ours auto", 0, {}, False),
+           ("ours full", 0, {"reward_resolution": "full"}, False)]
+
+
+def timed_decode_shapes(env):
+    """Record each VAE decode call's latent size and time (so the node's final full-size decodes can be taken out)."""
+    calls = []
+    real = env.vae.decode
+
+    def dec(z, *a, **k):
+        t = time.perf_counter()
+        try:
+            return real(z, *a, **k)
+        finally:
+            calls.append((tuple(z.shape[-2:]), int(z.shape[0]), time.perf_counter() - t))
+    return calls, dec
+
+
+def run_plan(env, rw, tiny, plan, seeds):
+    kind, folder, px, budget, steps = plan.split(":")
+    px, budget, steps = int(px), int(budget), int(steps)
+    reward = rw.load_reward(kind, tiny / folder)
+    rows = []
+    for label, mb, opts, before in CONFIGS:
+        per = []
+        if seeds > 1:
+            one_search(env, reward, px, budget, steps, 0, mb, opts, before)  # warm-up (and the layout probe)
+        for seed in range(seeds):
+            per.append(one_search(env, reward, px, budget, steps, seed, mb, opts, before))
+        rows.append({"plan": plan, "reward_kind": kind, "input_size": reward.input_size, "px": px, "budget": budget,
+                     "config": label, "s_per_nfe": ce.median([p["s_per_nfe"] for p in per]),
+                     "reward_mean": sum(p["reward"] for p in per) / len(per), "rewards": [p["reward"] for p in per]})
+        print(f"  {plan} {label}: {rows[-1]['s_per_nfe']:.4f} s/NFE, reward {rows[-1]['reward_mean']:.5f}",
+              flush=True)
+    return rows
+
+
+def one_search(env, reward, px, budget, steps, seed, max_batch, options, before):
+    """One node run: s/NFE without the node's final decodes (the last 2 decode calls: best image, candidates)."""
+    calls, dec = timed_decode_shapes(env)
+    ctx = ce.before_fixes(env.glue) if before else ce.contextlib.nullcontext()
+    latent = {"samples": torch.zeros(1, 16, px // 8, px // 8)}
+    env.vae.decode = dec
+    try:
+        with ctx:
+            t0 = time.perf_counter()
+            out = env.sn.FlowSearch.execute(env.model, env.cond, latent, env.vae, reward, seed, "RBF (paper)", steps,
+                                            "vp", budget, PROMPT, max_batch, 0, 0.0, ce.json.dumps(options))
+            wall = time.perf_counter() - t0
+    finally:
+        del env.vae.decode
+    rep = ce.json.loads(out.result[3])
+    final = sum(c[2] for c in calls[-2:])
+    with torch.no_grad():
+        r = float(reward(out.result[0], PROMPT)[0])
+    return {"s_per_nfe": (wall - final) / rep["nfe"], "nfe": rep["nfe"], "reward": r,
+            "reward_decode_latent": calls[0][0] if len(calls) > 2 else None}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--plans", nargs="+", default=PLANS)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true", help="1 seed, 128 px CLIP-FlanT5, 12 NFE in 4 steps (CI)")
+    a = ap.parse_args()
+    if a.smoke:
+        a.seeds, a.plans = 1, ["vqascore:tiny-clip-flant5:128:12:4"]
+    env = ce.ComfyEnv(threads=a.threads)
+    sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
+    import tiny_rewards
+    tiny = tiny_rewards.tiny_rewards_dir()
+    rows = []
+    for plan in a.plans:
+        rows += run_plan(env, env.rw, tiny, plan, a.seeds)
+    summary = []
+    for plan in a.plans:
+        by = {r["config"]: r for r in rows if r["plan"] == plan}
+        full = by["ours full"]["reward_mean"]
+        summary.append({"plan": plan, "speedup_vs_official": by["official"]["s_per_nfe"] / by["ours auto"]["s_per_nfe"],
+                        "speedup_full_vs_official": by["official"]["s_per_nfe"] / by["ours full"]["s_per_nfe"],
+                        "reward_gap": (by["ours auto"]["reward_mean"] - full) / (abs(full) or 1.0)})
+    probe = getattr(env.vae, env.ip.node_module("decoder").PROBE_ATTR, {})
+    res = {"machine": env.machine(), "seeds": a.seeds, "rows": rows, "summary": summary, "cpu_layout_probe": probe,
+           "command": "bench/cost_per_nfe.py " + " ".join(sys.argv[1:])}
+    ce.save("cost_per_nfe", res)
+    print(f"machine: {res['machine']}; CPU decode layout probe (channels-last chosen?): {probe}")
+    print(f"{'plan':>38} {'config':>10} {'s/NFE':>8} {'reward (mean of ' + str(a.seeds) + ')':>20}")
+    for r in rows:
+        print(f"{r['plan']:>38} {r['config']:>10} {r['s_per_nfe']:>8.4f} {r['reward_mean']:>20.5f}")
+    for s in summary:
+        print(f"{s['plan']}: official / ours-auto per NFE = {s['speedup_vs_official']:.2f}x (target >= 3; ours-full "
+              f"{s['speedup_full_vs_official']:.2f}x); auto reward vs full {100 * s['reward_gap']:+.2f} % "
+              f"(target within 1 %)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Does scoring a candidate on a smaller decode keep the reward's ranking? ("reward_resolution": "auto", issue 13)
+
+    .build/venv/bin/python bench/reward_agreement.py [--groups 12] [--per-group 8] [--sizes 256 512]
+    .build/venv/bin/python bench/reward_agreement.py --smoke      # 2 groups of 4, 128 px (seconds; CI)
+
+A "search" here is a group of candidates a search would rank: the clean estimates of one Best-of-N run (the
+`sampling.search` / FlowSearch KSAMPLER path). Each candidate is decoded twice through the node's own decoder
+(nodes/decoder.py LatentDecoder): at full size, and at the reward's auto size (the smallest decode whose shorter side
+is not below the reward's declared `input_size`). Every reward scores both; per group we take the Spearman rank
+correlation of the two score vectors and whether the top-1 candidate is the same. Worlds:
+  tiny      tiny random FLUX h64 + 16-channel random TAESD in ComfyUI, tiny random rewards through the real loaders
+            (tests/fixtures/tiny_rewards.py folders), a text prompt;
+  playground the trained playground FLUX (real learned images; playground/harness.py) decoded by the playground VAE
+            (128 px in ComfyUI), caption prompts; rewards whose size is below 128 px (CLIP-FlanT5 56 px, and a tiny
+            random CLIP built at 64 px) are the ones auto shrinks there.
+Target: mean Spearman ≥ 0.95 and the same top-1 in ≥ 90 % of groups. Prints the table last; writes
+bench/results/reward_agreement.json."""
+import argparse
+import os
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import comfy_env as ce  # noqa: E402
+import torch  # noqa: E402
+
+TINY = [("CLIP score", "clip_score", "tiny-clip"), ("PickScore", "pickscore", "tiny-clip"),
+        ("HPSv2", "hpsv2", "tiny-hpsv2"), ("LAION aesthetic", "aesthetic", "tiny-aesthetic"),
+        ("ImageReward", "imagereward", "tiny-imagereward"), ("VQAScore CLIP-FlanT5", "vqascore", "tiny-clip-flant5"),
+        ("VQAScore BLIP-2", "vqascore", "tiny-blip2-flant5")]
+PROMPT = "a photo of a red cat"
+
+
+def spearman(a, b):
+    ra = a.argsort().argsort().double()
+    rb = b.argsort().argsort().double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = (ra.norm() * rb.norm()).item()
+    return float((ra * rb).sum() / den) if den > 0 else 1.0
+
+
+def tiny_clip_at(size, out):
+    """A tiny random CLIP whose processor works at `size` px, saved as a transformers folder (real loader path)."""
+    import shutil
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    src = Path(ce.ROOT) / "tests" / "fixtures"
+    sys.path.insert(0, str(src))
+    import tiny_rewards
+    base = tiny_rewards.tiny_rewards_dir() / "tiny-clip"
+    d = Path(out) / f"tiny-clip-{size}"
+    if not d.exists():
+        shutil.copytree(base, d)
+        cfg = CLIPConfig.from_pretrained(str(base))
+        cfg.vision_config.image_size, cfg.vision_config.patch_size = size, 16
+        torch.manual_seed(0)
+        CLIPModel(cfg).eval().save_pretrained(str(d), safe_serialization=True)
+        CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(
+            str(d))
+    return d
+
+
+def decoders(glue, vae, patcher, size):
+    full = glue.LatentDecoder(vae, patcher, reward_resolution="full")
+    auto = glue.LatentDecoder(vae, patcher, reward_resolution="auto", input_size=size)
+    return full, auto
+
+
+_CACHE = {}
+
+
+def decoded(dec, g, key):
+    """Decodes memoised per (group, decoded size): every reward of a world scores the same images."""
+    if key not in _CACHE:
+        with torch.no_grad():
+            _CACHE[key] = dec(g)
+    return _CACHE[key]
+
+
+def agreement(label, reward, groups, vae, patcher, glue, prompts):
+    """Per group of candidate latents: Spearman(full, auto scores) and top-1 agreement."""
+    full, auto = decoders(glue, vae, patcher, reward.input_size)
+    h, w = groups[0].shape[-2:]
+    size = tuple(auto.reward_size(h, w))
+    row = {"reward": label, "input_size": reward.input_size, "latent": [h, w], "auto_latent": list(size),
+           "groups": len(groups), "candidates": sum(g.shape[0] for g in groups)}
+    if tuple(size) == (h, w):
+        return {**row, "spearman": None, "top1": None, "note": "auto = full size here"}
+    rho, top = [], []
+    with torch.no_grad():
+        for i, (g, p) in enumerate(zip(groups, prompts)):
+            a = reward(decoded(full, g, (id(vae), h, w, i)), p).double()
+            b = reward(decoded(auto, g, (id(vae), h, w, i) + size), p).double()
+            rho.append(spearman(a, b))
+            top.append(int(a.argmax()) == int(b.argmax()))
+    return {**row, "spearman": sum(rho) / len(rho), "spearman_min": min(rho), "top1": sum(top) / len(top),
+            "decode_pixels": size[0] * size[1] / (h * w)}
+
+
+def tiny_world(env, rw, px, n_groups, per, steps, clip_dirs):
+    groups = []
+    for g in range(n_groups):
+        res = env.search_only("bon", budget=per * steps, px=px, reward=env.reward("brightness"), seed=100 + g,
+                              steps=steps, options={"n": per})
+        groups.append(res.candidates)
+    d = clip_dirs["tiny"]
+    rows = []
+    for label, kind, folder in TINY:
+        r = rw.load_reward(kind, d / folder)
+        rows.append({"world": "tiny", "px": px, **agreement(label, r, groups, env.vae, env.model, env.glue,
+                                                            [PROMPT] * len(groups))})
+    r = rw.CompositeReward([(rw.load_reward("clip_score", d / "tiny-clip"), 1.0),
+                            (rw.load_reward("vqascore", d / "tiny-clip-flant5"), 1.0)])
+    rows.append({"world": "tiny", "px": px, **agreement("CLIP + CLIP-FlanT5 (composite)", r, groups, env.vae,
+                                                        env.model, env.glue, [PROMPT] * len(groups))})
+    return rows
+
+
+def playground_world(env, rw, n_groups, per, clip_dirs):
+    import comfy.latent_formats
+    import sampling
+    from playground.comfy_glue import PlaygroundVAE
+    from playground.harness import SETTINGS, Playground, cases
+    from playground import world
+    pg = Playground()
+    vae = PlaygroundVAE()
+    patcher = types.SimpleNamespace(model=types.SimpleNamespace(latent_format=comfy.latent_formats.Flux()))
+    groups, prompts = [], []
+    for case in cases(n_groups, seed=7):
+        res = sampling.search(pg.denoiser(case), pg.reward(case), pg.shape, method="bon", nfe_budget=per * 10,
+                              seed=case[1], n=per, **SETTINGS)
+        groups.append(res.candidates)
+        prompts.append(world.caption(case[0]))
+    d = clip_dirs["tiny"]
+    rows = []
+    for label, r in (("VQAScore CLIP-FlanT5", rw.load_reward("vqascore", d / "tiny-clip-flant5")),
+                     ("CLIP score (64 px tiny)", rw.load_reward("clip_score", clip_dirs["clip64"])),
+                     ("CLIP score (224 px)", rw.load_reward("clip_score", d / "tiny-clip"))):
+        rows.append({"world": "playground", "px": 128, **agreement(label, r, groups, vae, patcher, env.glue,
+                                                                  prompts)})
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--groups", type=int, default=12)
+    ap.add_argument("--per-group", type=int, default=8)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--no-playground", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="2 groups of 4 candidates, 128 px + playground (CI)")
+    a = ap.parse_args()
+    if a.smoke:
+        a.groups, a.per_group, a.sizes, a.steps = 2, 4, [128], 2
+    env = ce.ComfyEnv(threads=1)
+    rw = env.rw
+    sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
+    import tiny_rewards
+    tmp = tempfile.mkdtemp(prefix="flowsearch_agreement_")
+    dirs = {"tiny": tiny_rewards.tiny_rewards_dir(), "clip64": tiny_clip_at(64, tmp)}
+    rows = []
+    for px in a.sizes:
+        n = a.groups if px <= 256 else max(2, a.groups // 2)
+        rows += tiny_world(env, rw, px, n, a.per_group, a.steps, dirs)
+        print(f"  tiny {px}px done", flush=True)
+    if not a.no_playground:
+        rows += playground_world(env, rw, a.groups, a.per_group, dirs)
+    res = {"machine": env.machine(), "rows": rows, "command": "bench/reward_agreement.py " + " ".join(sys.argv[1:])}
+    ce.save("reward_agreement", res)
+    print(f"machine: {res['machine']}")
+    print(f"{'world':>10} {'px':>4} {'reward':>32} {'size':>5} {'auto':>7} {'grp':>4} {'cand':>5} {'spearman':>8} "
+          f"{'min':>6} {'top1':>5} {'pixels':>6} verdict")
+    for r in rows:
+        if r["spearman"] is None:
+            print(f"{r['world']:>10} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} {'full':>7} "
+                  f"{r['groups']:>4} {r['candidates']:>5} {'-':>8} {'-':>6} {'-':>5} {'1':>6} full size")
+            continue
+        ok = r["spearman"] >= 0.95 and r["top1"] >= 0.9
+        print(f"{r['world']:>10} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} "
+              f"{r['auto_latent'][0] * 8:>4}px {r['groups']:>4} {r['candidates']:>5} {r['spearman']:>8.3f} "
+              f"{r['spearman_min']:>6.3f} {r['top1']:>5.2f} {r['decode_pixels']:>6.3f} "
+              f"{'kept' if ok else 'SHORT of target'}")
+    print("target: mean Spearman >= 0.95 and the same top-1 in >= 90 % of groups (pixels = auto/full decode area)")
+
+
+if __name__ == "__main__":
+    main()
