@@ -592,3 +592,31 @@ def test_blockwise_soft_pick_uses_the_levels_own_uniforms():
         u = run.uniforms(2, -2, lv)[:, None] * cdf[:, -1:]
         j = torch.searchsorted(cdf, u).clamp_(max=3).reshape(-1)
         assert e["rewards"] == [float(r[b, j[b]]) for b in range(2)]
+
+
+@pytest.mark.parametrize("shift", [0.0, -5.0, 5.0])
+def test_adaptive_beta_hits_the_target_ess_whatever_the_increments_offset(shift):
+    """target_ess solves ESS(logw + Δ/β) = target·n; a common offset of Δ (all negative, all positive) changes nothing,
+    as only the spread of the increments matters; equal increments keep β."""
+    from sampling.search_methods import _adaptive_beta, _ess
+    g = torch.Generator().manual_seed(3)
+    delta = (torch.randn(40, generator=g, dtype=torch.float64) * 0.01) + shift
+    logw = torch.zeros(40, dtype=torch.float64)
+    for target in (0.2, 0.5):
+        b = _adaptive_beta(logw, delta, target, 0.1)
+        assert _ess(logw + delta / b)[1] == pytest.approx(target * 40, rel=1e-3)
+        assert b == pytest.approx(_adaptive_beta(logw, delta - shift, target, 0.1), rel=1e-6)
+    assert _adaptive_beta(logw, torch.full((40,), shift, dtype=torch.float64), 0.2, 0.1) == 0.1
+
+
+@pytest.mark.parametrize("budget", [47, 100, 333])
+def test_ramp_fills_the_budget_with_an_integer_population(budget):
+    """particle_schedule='ramp' with n left to the budget: the largest integer n whose ramp fits (n + 1 would not)."""
+    from sampling.search_methods import _default_final, funnel_counts
+    den = lambda x, t: 0.5 * x
+    res = sampling.search(den, lambda x0: -x0.flatten(1).pow(2).mean(1), (2, 4, 4), method="smc", nfe_budget=budget,
+                          steps=5, particle_schedule="ramp")
+    n = res.options["n"]
+    assert isinstance(n, int) and n >= 1 and res.nfe <= budget
+    cost = lambda m: sum(funnel_counts(m, _default_final("ramp", m), 5))
+    assert cost(n) <= budget < cost(n + 1)
