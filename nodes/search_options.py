@@ -17,7 +17,7 @@ PRESETS = {  # artist-facing preset -> (method, paper defaults that differ from 
     "RBF (adaptive)": ("rbf_adaptive", {}),
 }
 DEFAULT_PRESET = "SMC (adaptive β)"   # README "Choosing the default": best or tied on both benchmarks (issue 12)
-METHODS = ["rbf", "svdd", "smc", "sop", "code", "bon", "noise_search", "psp", "rbf_threshold", "rbf_adaptive"]
+METHODS = [method for method, opts in PRESETS.values() if not opts]   # each method id, as its plain preset runs it
 # options a node widget (or ComfyUI itself) sets: in the options JSON they would clash with it
 WIDGET_KEYS = {
     "steps": "the node's steps widget (FlowSearch Sampler: the SIGMAS of your scheduler)",
@@ -36,9 +36,10 @@ def resolve_preset(name):
     if name in PRESETS:
         return PRESETS[name]
     key = str(name).strip().lower().replace("beta", "β")
-    for label, value in PRESETS.items():
-        if key in (label.lower(), value[0]) and (key != value[0] or not value[1]):
-            return value
+    labels = {label.lower(): value for label, value in PRESETS.items()}
+    plain = {method: (method, opts) for method, opts in PRESETS.values() if not opts}   # a method id: its own defaults
+    if key in labels or key in plain:
+        return labels.get(key) or plain[key]
     raise ValueError(f"unknown preset or method {name!r}; use one of {', '.join(PRESETS)} "
                      f"(or a method id: {', '.join(METHODS)})")
 # options the ComfyUI side handles itself (popped from the node's options JSON before the search sees the rest)

@@ -4,6 +4,8 @@ Every method takes a `Run` (search_core) plus its own options, spends at most `r
 the final population (`Particles`); `search()` returns the candidate with the highest reward. Grid levels are
 ℓ = 0 … M−1 (clocks s_0 = 1 > … > s_{M−1}); like the paper, the clean estimate x0̂ at the last evaluated level
 is the answer (the transition s_{M−1} → 0 is that jump), see spec §4.8. Sizes left as None fill the budget.
+Each option's own range is checked once, before a method runs (`option_specs.check_options`); the methods check
+only what depends on the budget or on several options together.
 """
 import math
 
@@ -102,8 +104,6 @@ def _greedy(run, n, k, block, beta, _name):
     run.require(n * max(k, 1) * run.M, f"n·k·steps = {n}·{max(k, 1)}·{run.M}",
                 "raise nfe_budget, lower steps, n or k")
     _sizes(run, _name, k=k)
-    if beta < 0:
-        raise ValueError(f"{_name}: beta must be ≥ 0 (0 = argmax), got {beta}")
     run.resolved.update(n=n, k=k, beta=beta, **({} if _name == "svdd" else {"block": block}))
     return _blockwise(run, n, k, block, beta)
 
@@ -229,29 +229,11 @@ def smc(run, n=None, beta=0.1, ess_threshold=1.0, potential="diff", particle_sch
     β_ℓ = β*_ℓ, forces ESS = target·n even when one particle is clearly best; on the playground it lost: 0.58 vs
     0.84 at 100 NFE on 50 cases.) Lower target = colder. Needs the constant temperature schedule.
     Final answer: the particle with the highest reward at the last level (not the repo's stale re-score)."""
-    if particle_schedule not in PARTICLE_SCHEDULES:
-        raise ValueError(f"smc: unknown particle_schedule {particle_schedule!r}; use one of "
-                         f"{', '.join(PARTICLE_SCHEDULES)}")
-    if temperature_schedule not in TEMPERATURE_SCHEDULES:
-        raise ValueError(f"smc: unknown temperature_schedule {temperature_schedule!r}; use one of "
-                         f"{', '.join(TEMPERATURE_SCHEDULES)}")
     funnel = particle_schedule != "constant"
     n, final_particles, counts = _smc_counts(run, n, particle_schedule, final_particles)
-    if not beta > 0:
-        raise ValueError(f"smc: beta (temperature) must be > 0 (math.inf = ignore the reward), got {beta}")
-    if potential not in POTENTIALS:
-        raise ValueError(f"smc: unknown potential {potential!r}; use one of {', '.join(POTENTIALS)}")
-    if target_ess is not None and (isinstance(target_ess, bool) or not isinstance(target_ess, (int, float))
-                                   or not 0 < target_ess < 1):
-        raise ValueError(f"smc: target_ess is a fraction of n in (0, 1) (e.g. 0.5), or None for the fixed beta; "
-                         f"got {target_ess!r}")
     if target_ess is not None and temperature_schedule != "constant":
         raise ValueError("smc: target_ess chooses every level's temperature itself; use "
                          "temperature_schedule='constant' with it, or drop target_ess")
-    if resampling not in RESAMPLING:
-        raise ValueError(f"smc: unknown resampling {resampling!r}; use one of {', '.join(RESAMPLING)}")
-    if not 0 <= ess_threshold <= 1:
-        raise ValueError(f"smc: ess_threshold is a fraction of n in [0, 1], got {ess_threshold}")
     run.resolved.update(n=n, beta=beta, ess_threshold=ess_threshold, potential=potential,
                         particle_schedule=particle_schedule, temperature_schedule=temperature_schedule,
                         resampling=resampling, target_ess=target_ess)
@@ -323,14 +305,10 @@ def noise_search(run, k=None, radius=0.5, mode="zero_order"):
     """Search over the initial noise (Ma et al. 2025): rounds of K full trajectories; 'random' = fresh noises
     every round (Best-of-N), 'zero_order' = round 0 random, then K perturbations (x+λz)/√(1+λ²) of the best noise
     so far (the pivot moves only on strict improvement). Deterministic paths need sde=False."""
-    if mode not in ("zero_order", "random"):
-        raise ValueError(f"noise_search: unknown mode {mode!r}; use 'zero_order' or 'random'")
     k = min(10, run.search_budget // run.M) if k is None else k
     _sizes(run, "noise_search", 0, k=k)
     run.require(max(k, 1) * run.M, f"k·steps = {max(k, 1)}·{run.M}", "raise nfe_budget, lower steps, or lower k")
     _sizes(run, "noise_search", k=k)
-    if not radius > 0:
-        raise ValueError(f"noise_search: radius must be > 0, got {radius}")
     rounds = run.search_budget // (k * run.M)
     run.resolved.update(k=k, radius=radius, mode=mode, rounds=rounds)
     finals, pivot = [], None
@@ -394,8 +372,6 @@ def sop(run, n=2, k=5, t0=0.12, delta_f=0.78, delta_b=0.81, ode_steps=None, sele
     ODE from s = 1 to t0; each round re-noises every particle K times to s + Δf, runs the ODE back to s + Δf − Δb
     and keeps the top N of the N·K (global, as in the paper; 'per_parent' = the repo's per-parent best).
     Clocks are on the sampling interpolant; proposals are always ODE (steps/grid/sde do not apply)."""
-    if selection not in ("global", "per_parent"):
-        raise ValueError(f"sop: unknown selection {selection!r}; use 'global' or 'per_parent'")
     _sizes(run, "sop", n=n, k=k)
     rounds = _sop_rounds(t0, delta_f, delta_b, max(0, (run.search_budget // n - 1) // k))
     per_step = n * (1 + len(rounds) * k)

@@ -126,7 +126,7 @@ def _init_pick(run, n, k0, Q):
     return chains
 
 
-def resolve_init_noises(run, n, init_noises, name="rbf"):
+def resolve_init_noises(run, n, init_noises):
     """K0 (or None) from the init_noises option: 'auto' = ⌊B/20⌋, 'code' = 25, each lowered to ⌊B/N⌋ − M so a
     chain can still afford one draw per level (None below 1); None = Alg. 2's single noise; an int is taken as is."""
     if init_noises in ("auto", "code"):
@@ -134,26 +134,12 @@ def resolve_init_noises(run, n, init_noises, name="rbf"):
         k0 = (min(want, run.search_budget // n - run.M) if run.M > 1
               else run.search_budget // n if init_noises == "auto" else min(want, run.search_budget // n))
         return k0 if k0 >= 1 else None
-    if init_noises is not None and (not isinstance(init_noises, int) or isinstance(init_noises, bool)
-                                    or init_noises < 1):
-        raise ValueError(f"{name}: init_noises must be 'auto' (⌊budget/20⌋), 'code' (25, the official code), None "
-                         f"(Alg. 2) or a positive integer K0, got {init_noises!r}")
     return init_noises
 
 
-def _check_common(name, n, last_level, min_draws):
-    if last_level not in ("hold", "stop"):
-        raise ValueError(f"{name}: unknown last_level {last_level!r}; use 'hold' (official code) or 'stop' (Alg. 2)")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"{name}: n (chains) must be a positive integer, got {n!r}")
-    if not isinstance(min_draws, int) or isinstance(min_draws, bool) or min_draws < 1:
-        raise ValueError(f"{name}: min_draws must be a positive integer (1 = Alg. 2), got {min_draws!r}")
-
-
-def rbf_run(run, leave, n=2, init_noises="auto", last_level="hold", min_draws=1, name="rbf", **resolved):
+def rbf_run(run, leave, n=2, init_noises="auto", last_level="hold", min_draws=1, **resolved):
     """The RBF loop (Alg. 2 bookkeeping, the code's start and hold rule) with acceptance rule `leave(chain)`."""
-    _check_common(name, n, last_level, min_draws)
-    init_noises = resolve_init_noises(run, n, init_noises, name)
+    init_noises = resolve_init_noises(run, n, init_noises)
     M, hold = run.M, last_level == "hold"
     Q, per_chain = rbf_quotas(run.search_budget, n, M, init_noises)
     k0 = init_noises or 0

@@ -91,23 +91,14 @@ def _adaptive_rule(kappa):
 
 def rbf_threshold(run, n=2, tau=0.0, tau_mode="absolute", init_noises="auto", last_level="hold", min_draws=1):
     """Verifier-threshold RBF (after arXiv 2512.08985): leave a level early only when the best draw clears τ."""
-    if tau_mode not in TAU_MODES:
-        raise ValueError(f"rbf_threshold: unknown tau_mode {tau_mode!r}; use 'absolute' (τ is a reward value) or "
-                         f"'quantile' (τ = q in [0, 1] of the level's earlier draws)")
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or math.isnan(tau):
-        raise ValueError(f"rbf_threshold: tau must be a number (a reward value, or q in [0, 1] with "
-                         f"tau_mode='quantile'), got {tau!r}")
     if tau_mode == "quantile" and not 0 <= tau <= 1:
         raise ValueError(f"rbf_threshold: with tau_mode='quantile' tau is a quantile q in [0, 1], got {tau!r}; "
                          f"e.g. tau=0.75")
     return rbf_run(run, _threshold_rule(float(tau), tau_mode, min_draws), n, init_noises, last_level, min_draws,
-                   name="rbf_threshold", tau=float(tau), tau_mode=tau_mode)
+                   tau=float(tau), tau_mode=tau_mode)
 
 
 def rbf_adaptive(run, n=2, kappa=1.0, init_noises="auto", last_level="hold"):
     """Noise-aware RBF (ours): accept a level's best only if its gain over r* exceeds κ·(sd of the level's draws)."""
-    if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not kappa >= 0 or math.isinf(kappa):
-        raise ValueError(f"rbf_adaptive: kappa must be a finite number ≥ 0 (0 = Alg. 2 after two draws; 1 = the "
-                         f"default), got {kappa!r}")
-    return rbf_run(run, _adaptive_rule(float(kappa)), n, init_noises, last_level, 1, name="rbf_adaptive",
+    return rbf_run(run, _adaptive_rule(float(kappa)), n, init_noises, last_level, 1,
                    kappa=float(kappa))

@@ -38,6 +38,13 @@ class InProcess:
     def tiny_flux(self, name="flux_tiny_h64.safetensors"):
         return self.test_nodes.load_tiny_flux(os.path.join(host.BASE_DIR, "models", "diffusion_models", name))
 
+    def tiny_cond(self, seed=0):
+        """FLUX-shaped conditioning for the tiny FLUX (16 × 4096 T5 tokens and a 768-d pooled vector, scaled 0.1)."""
+        import torch
+        g = torch.Generator().manual_seed(seed)
+        return [[torch.randn(1, 16, 4096, generator=g) * 0.1,
+                 {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
+
     def vae(self, name="taef1_random.safetensors"):
         import comfy.sd
         import comfy.utils

@@ -14,7 +14,8 @@ def mods(comfy_inproc):
     on = comfy_inproc.node_module("options_node")
     return {"on": on, "sn": comfy_inproc.node_module("search_nodes"), "so": comfy_inproc.node_module("search_options"),
             "sp": importlib.import_module("comfyui_flowsearch.sampling.option_specs"),
-            "rw": importlib.import_module("comfyui_flowsearch.rewards"), "inproc": comfy_inproc}
+            "rw": importlib.import_module("comfyui_flowsearch.rewards"), "inproc": comfy_inproc,
+            "model": comfy_inproc.tiny_flux(), "vae": comfy_inproc.vae(), "cond": comfy_inproc.tiny_cond()}
 
 
 def _defaults(on):
@@ -107,12 +108,9 @@ def test_shared_knob_names_one_meaning():
 
 
 def _run(mods, preset="RBF (paper)", options="", search_options=None, model=None, interpolant="vp"):
-    inproc, rw = mods["inproc"], mods["rw"]
-    g = torch.Generator().manual_seed(0)
-    cond = [[torch.randn(1, 16, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
-    out = mods["sn"].FlowSearch.execute(model or inproc.tiny_flux(), cond, {"samples": torch.zeros(1, 16, 8, 8)},
-                                        inproc.vae(), rw.JpegReward(), 0, preset, 4, interpolant, 24, "", 0, 0, 0.0,
-                                        options, search_options=search_options)
+    out = mods["sn"].FlowSearch.execute(model or mods["model"], mods["cond"], {"samples": torch.zeros(1, 16, 8, 8)},
+                                        mods["vae"], mods["rw"].JpegReward(), 0, preset, 4, interpolant, 24, "", 0, 0,
+                                        0.0, options, search_options=search_options)
     return json.loads(out.result[3]), out.ui
 
 
@@ -160,7 +158,7 @@ def test_widget_keys_in_the_json_name_the_widget(mods, key, fragment):
 
 def test_converter_upstream_is_said_and_a_clash_warned(mods):
     sm = mods["inproc"].node_module("sampling_nodes")
-    conv = sm.convert_model(mods["inproc"].tiny_flux(), "cosine")
+    conv = sm.convert_model(mods["model"], "cosine")
     rep, ui = _run(mods, model=conv, interpolant="vp")
     assert rep["interpolant"].startswith("cosine")
     note = " ".join(rep["notes"])

@@ -17,8 +17,7 @@ def env(comfy_inproc):
     opts = comfy_inproc.node_module("search_options")
     dec = comfy_inproc.node_module("decoder")
     rw = importlib.import_module("comfyui_flowsearch.rewards")
-    g = torch.Generator().manual_seed(0)
-    cond = [[torch.randn(1, 16, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
+    cond = comfy_inproc.tiny_cond()
     return {"sn": sn, "glue": glue, "opts": opts, "dec": dec, "rw": rw, "model": comfy_inproc.tiny_flux(), "vae": comfy_inproc.vae(),
             "cond": cond}
 

@@ -13,8 +13,7 @@ def node(comfy_inproc):
     import importlib
     sn = comfy_inproc.node_module("search_nodes")
     rw = importlib.import_module("comfyui_flowsearch.rewards")
-    g = torch.Generator().manual_seed(0)
-    cond = [[torch.randn(1, 16, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
+    cond = comfy_inproc.tiny_cond()
     model_, vae = comfy_inproc.tiny_flux(), comfy_inproc.vae()
 
     def run(seed, batch=1, preset="Best-of-N"):

@@ -9,6 +9,7 @@ import torch
 
 import sampling
 from bench.search_problems import RareModeProblem
+from search_helpers import same
 
 P = RareModeProblem(dim=3)
 
@@ -53,12 +54,6 @@ def model(opts):
 def run(method, budget=60, steps=5, seed=3, max_batch=None, **opts):
     return sampling.search(model(opts), P.reward, P.shape, method=method, nfe_budget=budget, steps=steps, seed=seed,
                            max_batch=max_batch, **opts)
-
-
-def same(a, b):
-    """Bit-identical results: candidates, rewards, choice, nfe, sample and lineages."""
-    return (torch.equal(a.candidates, b.candidates) and torch.equal(a.candidate_rewards, b.candidate_rewards)
-            and torch.equal(a.sample, b.sample) and a.nfe == b.nfe and a.chosen == b.chosen and a.seeds == b.seeds)
 
 
 @pytest.mark.parametrize("method,opts", CASES, ids=IDS)

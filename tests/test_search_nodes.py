@@ -12,8 +12,7 @@ def env(comfy_inproc):
     import importlib
     sn = comfy_inproc.node_module("search_nodes")
     rw = importlib.import_module("comfyui_flowsearch.rewards")
-    g = torch.Generator().manual_seed(0)
-    cond = [[torch.randn(1, 16, 4096, generator=g) * 0.1, {"pooled_output": torch.randn(1, 768, generator=g) * 0.1}]]
+    cond = comfy_inproc.tiny_cond()
     return {"sn": sn, "rw": rw, "model": comfy_inproc.tiny_flux(), "vae": comfy_inproc.vae(), "cond": cond,
             "latent": {"samples": torch.zeros(1, 16, 8, 8)}, "inproc": comfy_inproc}
 

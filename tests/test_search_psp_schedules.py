@@ -12,6 +12,7 @@ import torch
 import sampling
 from bench.search_problems import RareModeProblem
 from sampling.search_core import pid
+from search_helpers import same, Script
 
 P = RareModeProblem(dim=3)
 
@@ -32,27 +33,6 @@ IDS = [f"{m}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for m, o
 def run(method, budget=60, steps=5, seed=3, max_batch=None, reward=None, **opts):
     return sampling.search(P.denoise, reward or P.reward, P.shape, method=method, nfe_budget=budget, steps=steps,
                            seed=seed, max_batch=max_batch, **opts)
-
-
-def same(a, b):
-    """Bit-identical results: candidates, rewards, choice, nfe, sample and lineages."""
-    return (torch.equal(a.candidates, b.candidates) and torch.equal(a.candidate_rewards, b.candidate_rewards)
-            and torch.equal(a.sample, b.sample) and a.nfe == b.nfe and a.chosen == b.chosen and a.seeds == b.seeds)
-
-
-class Script:
-    """reward(x0) → the next len(x0) values of `values` (a flat list in call order); logs the batch sizes."""
-
-    def __init__(self, values):
-        self.values, self.i, self.calls = [float(v) for v in values], 0, []
-
-    def __call__(self, x0):
-        n = x0.shape[0]
-        out = self.values[self.i:self.i + n]
-        assert len(out) == n, "script exhausted: the search scored more particles than expected"
-        self.i += n
-        self.calls.append(n)
-        return torch.tensor(out, dtype=torch.float64)
 
 
 def slots(res):

@@ -11,23 +11,9 @@ import torch
 
 import sampling
 from bench.search_problems import RareModeProblem
+from search_helpers import Script
 
 P = RareModeProblem(dim=2)
-
-
-class Script:
-    """reward(x0) → the next len(x0) values of `values` (a flat list in call order)."""
-
-    def __init__(self, values):
-        self.values, self.i, self.calls = list(values), 0, []
-
-    def __call__(self, x0):
-        n = x0.shape[0]
-        out = self.values[self.i:self.i + n]
-        assert len(out) == n, "script exhausted: the search drew more particles than expected"
-        self.i += n
-        self.calls.append(n)
-        return torch.tensor(out, dtype=torch.float64)
 
 
 def rbf(values, budget, steps, max_batch=None, **opts):

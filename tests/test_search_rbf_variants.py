@@ -15,6 +15,7 @@ import torch
 import sampling
 from bench.search_problems import RareModeProblem
 from sampling.search_rbf_variants import quantile
+from search_helpers import same, Script
 
 P = RareModeProblem(dim=3)
 
@@ -39,25 +40,6 @@ IDS = [f"{m}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for m, o
 def run(method, budget=80, steps=5, seed=3, max_batch=None, reward=None, **opts):
     return sampling.search(P.denoise, reward or P.reward, P.shape, method=method, nfe_budget=budget, steps=steps,
                            seed=seed, max_batch=max_batch, **opts)
-
-
-def same(a, b):
-    return (torch.equal(a.candidates, b.candidates) and torch.equal(a.candidate_rewards, b.candidate_rewards)
-            and torch.equal(a.sample, b.sample) and a.nfe == b.nfe and a.chosen == b.chosen and a.seeds == b.seeds)
-
-
-class Script:
-    """reward(x0) → the next len(x0) values of `values` (a flat list in call order)."""
-
-    def __init__(self, values):
-        self.values, self.i = [float(v) for v in values], 0
-
-    def __call__(self, x0):
-        n = x0.shape[0]
-        out = self.values[self.i:self.i + n]
-        assert len(out) == n, "script exhausted: the search drew more particles than expected"
-        self.i += n
-        return torch.tensor(out, dtype=torch.float64)
 
 
 def scripted(method, values, budget, steps, **opts):
