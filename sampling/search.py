@@ -112,7 +112,7 @@ def _check_call(denoise, reward, shape, method, nfe_budget, steps, max_batch, gr
                          f"{f' + finish_steps={f}' if f else ''}; raise nfe_budget or lower steps")
 
 
-def _split(method, options, sde=True):
+def _split(method, options, sde):
     own = method_options(method)
     unknown = sorted(set(options) - set(own) - set(COMMON_OPTIONS))
     if unknown:

@@ -337,7 +337,7 @@ def _sop_rounds(t0, delta_f, delta_b, max_rounds=math.inf):
 
     Stops with ValueError as soon as more than `max_rounds` (what the budget affords) would be needed, so a tiny
     Δb − Δf costs at most max_rounds iterations, never a list of millions of rounds."""
-    if not 0 < t0 < 1 or not 0 < delta_f < delta_b:
+    if not delta_f < delta_b:   # each one's range is checked before (option_specs); their order only here
         raise ValueError(f"sop: need 0 < t0 < 1 and 0 < delta_f < delta_b (got t0={t0}, delta_f={delta_f}, "
                          f"delta_b={delta_b}); the paper uses t0=0.12, delta_f=0.78, delta_b=0.81")
     out, s = [], float(t0)

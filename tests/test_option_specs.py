@@ -166,3 +166,23 @@ def test_check_runs_in_split_before_the_method_sees_its_options(monkeypatch):
     with pytest.raises(ValueError, match="option 'n'"):
         search(Counting(), reward, (4, 8, 8), method="bon", nfe_budget=40, n=-3)
     assert called == []
+
+
+def test_sop_rounds_order_and_the_snap_to_zero():
+    """Δf < Δb strictly (equal steps would never reach 0); a residual clock below 1e-9 (float error of f − Δb) is 0,
+    so 0.1 + 0.2 − 0.3 = 5.6e-17 ends after one round instead of paying a second."""
+    with pytest.raises(ValueError, match="delta_f < delta_b"):
+        _sop_rounds(0.12, 0.5, 0.5)
+    assert _sop_rounds(0.1, 0.2, 0.3) == [(0.1, pytest.approx(0.3), 0.0)]
+    with pytest.raises(ValueError, match="option 'delta_f'"):
+        search(Counting(), reward, (4, 8, 8), method="sop", nfe_budget=60, delta_f=0.0)
+
+
+def test_accepts_texts_of_every_kind():
+    assert Spec("object").accepts() == "set by the caller"
+    assert Spec("int", 1, 10 ** 6).accepts() == "an integer in [1, 1000000]"      # integers never in e-notation
+    assert Spec("float", 0, 1e6, open_low=True).accepts() == "a number in (0, 1e+06]"
+    with pytest.raises(ValueError, match=r"got '4' \(text\); write the number without quotes"):
+        Spec("int", 1, 10).check("n", "4", "bon")
+    with pytest.raises(ValueError, match=r"got '0.5' \(text\); write the number without quotes"):
+        Spec("float", 0, 1).check("t0", "0.5", "sop")

@@ -126,3 +126,17 @@ def test_clock_from_sigmas_per_parametrisation():
     assert float(clock_from_sigmas([1.0 + 1e-7], "linear", "linear")[0]) == 1.0       # clamped to the clock
     with pytest.raises(ValueError, match="unknown parametrisation 'eps'"):
         clock_from_sigmas(sig, "vp", "eps")
+
+
+def test_presets_resolve_with_beta_spelled_out():
+    """'SMC (adaptive beta)' (what an API user can type) is the 'SMC (adaptive β)' preset; an id is its plain preset."""
+    assert OPTS.resolve_preset("smc (adaptive beta)") == OPTS.PRESETS["SMC (adaptive β)"]
+    assert OPTS.resolve_preset("SMC (ADAPTIVE Β)") == OPTS.PRESETS["SMC (adaptive β)"]
+    assert OPTS.resolve_preset("rbf_adaptive") == ("rbf_adaptive", {})
+
+
+@pytest.mark.parametrize("r", [1, 7])
+def test_reward_resolution_below_one_latent_pixel_is_refused(r):
+    with pytest.raises(ValueError, match=f"reward_resolution={r} is below one latent pixel"):
+        OPTS.split_options({"reward_resolution": r})
+    assert OPTS.split_options({"reward_resolution": 8})[1]["reward_resolution"] == 8
