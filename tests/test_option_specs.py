@@ -186,3 +186,7 @@ def test_accepts_texts_of_every_kind():
         Spec("int", 1, 10).check("n", "4", "bon")
     with pytest.raises(ValueError, match=r"got '0.5' \(text\); write the number without quotes"):
         Spec("float", 0, 1).check("t0", "0.5", "sop")
+
+
+def test_fractions_must_strictly_increase():
+    assert not Spec("fractions").valid([0.3, 0.3]) and Spec("fractions").valid([0.3, 0.31])
