@@ -45,6 +45,7 @@ METHODS = {"bon": ("bon", {}, True), "smc": ("smc", {}, True), "svdd": ("svdd", 
            "rbf_threshold": ("rbf_threshold", {"tau": 0.0}, True),   # leave a level once a draw has RSS 0
            "rbf_adaptive": ("rbf_adaptive", {}, True)}
 STEPS = SETTINGS["steps"]
+REFERENCE = "smc"   # the best of the paper's methods here: the later methods are compared with it case by case
 
 
 def run_base(pg, case):
@@ -70,7 +71,14 @@ def summarise(rows):
         out[key] = round(float(v.mean()), 4)
         if key in ("acc", "acc_heldout", "rss"):
             out[f"{key}_se"] = round(float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0, 4)
+    out["acc_cases"] = [r["acc"] for r in rows]   # per case, in case order: for paired comparisons
     return out
+
+
+def paired(a, b):
+    """Mean and standard error of the per-case difference a − b (the same cases, so the paired s.e.)."""
+    d = np.array(a, float) - np.array(b, float)
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
 
 
 def evaluate(pg, case_list, methods, budgets, log=print, on_update=None):
@@ -133,26 +141,55 @@ def table(result, command):
               "", *head]
     for label, cells in _cells(result, budgets, speed):
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    ref = result["methods"].get(REFERENCE, {})
+
+    def diff(label, n, m):
+        r = ref.get(str(n))
+        if label == REFERENCE or r is None or "acc_cases" not in m or "acc_cases" not in r:
+            return ""
+        d, se = paired(m["acc_cases"], r["acc_cases"])
+        return f"{d:+.2f} ± {se:.2f}" + (" *" if abs(d) > 2 * se else "")
+    if ref:
+        lines += ["", f"Accuracy minus {REFERENCE}'s on the same cases ± the paired standard error (* = more than two "
+                      "standard errors from 0):", "", *head]
+        for label, cells in _cells(result, budgets, diff):
+            if label != REFERENCE:
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+PAPER = ("bon", "smc", "svdd", "code", "sop", "rbf")   # the paper's methods; the others came after it (issue 12)
+
+
 def plot(result, path):
+    """Accuracy vs NFE: the paper's methods on the left; the later methods on the right, with SMC and RBF again
+    (dashed) as the references they are judged against. One panel when only one kind was run."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
-    for label, per in result["methods"].items():
-        xs = sorted(int(b) for b in per)
-        ys = [per[str(x)]["acc"] for x in xs]
-        es = [per[str(x)]["acc_se"] for x in xs]
-        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
-    ax.axhline(result["base"]["acc"], color="k", ls="--", lw=1, label="base (1 sample)")
-    ax.set_xlabel("NFE budget")
-    ax.set_ylabel("exact-count accuracy")
-    ax.set_title(f"FlowSearch Playground: accuracy vs NFE ({result['n_cases']} cases)")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    labels = list(result["methods"])
+    panels = [[m for m in labels if m in PAPER], [m for m in labels if m not in PAPER]]
+    panels = [p for p in panels if p]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), dpi=100, squeeze=False)
+    colours = [c for j, c in enumerate(plt.get_cmap("tab10").colors) if j != 7]   # grey is for the references
+    for i, (ax, panel) in enumerate(zip(axes[0], panels)):
+        refs = [m for m in ("smc", "rbf") if m in labels] if i else []
+        for j, label in enumerate(refs + panel):
+            per = result["methods"][label]
+            xs = sorted(int(b) for b in per)
+            ax.errorbar(xs, [per[str(x)]["acc"] for x in xs], yerr=[per[str(x)]["acc_se"] for x in xs],
+                        marker="o", ms=4, capsize=3, label=label + (" (reference)" if label in refs else ""),
+                        ls="--" if label in refs else "-",
+                        color="0.55" if label in refs else colours[(j - len(refs)) % len(colours)])
+        ax.axhline(result["base"]["acc"], color="k", ls=":", lw=1, label="base (1 sample)")
+        ax.set_xlabel("NFE budget")
+        ax.set_ylabel("exact-count accuracy (± s.e.)")
+        ax.set_title(("the paper's methods" if panel[0] in PAPER else "after the paper") +
+                     f" ({result['n_cases']} cases)")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("FlowSearch Playground: counting accuracy vs NFE", fontsize=11)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -162,7 +199,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="30 cases at 100 NFE (≤ 5 min on 2 cores)")
-    mode.add_argument("--smoke", action="store_true", help="3 cases at 50 NFE, three methods (seconds; CI)")
+    mode.add_argument("--smoke", action="store_true", help="3 cases at 50 NFE, four methods (seconds; CI)")
     p.add_argument("--cases", type=int, default=None)
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--budgets", default=None)
@@ -175,7 +212,8 @@ def main(argv=None):
     n = a.cases or (3 if a.smoke else 30 if a.quick else 100)
     budgets = [int(b) for b in a.budgets.split(",")] if a.budgets else [50] if a.smoke else [100] if a.quick \
         else list(BUDGETS)
-    methods = ["bon", "svdd", "rbf"] if a.smoke and a.methods == ",".join(METHODS) else a.methods.split(",")
+    methods = ["bon", "smc", "svdd", "rbf"] if a.smoke and a.methods == ",".join(METHODS) else \
+        [m for m in a.methods.split(",") if m]   # --methods "" with --merge: only the base row is run
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         p.error(f"unknown method label(s) {', '.join(unknown)}; use labels of {', '.join(METHODS)}")

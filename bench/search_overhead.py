@@ -12,9 +12,12 @@ node's one-off final decodes of the best image and the candidates are left out).
 overhead_ratio = median over repeats of (search wall − model calls − decodes − rewards) / euler wall at the
 same number of model evaluations (batch 1); extra_ratio subtracts euler's own non-model time (the guider's
 set-up, which a search pays once too). Also reported: the same with only diffusion_model.forward taken out.
-Target ≤ 0.05. --before emulates the glue before the performance pass. Prints the table last; writes
+Target ≤ 0.05. --before emulates the glue before the performance pass. --decompose (also part of --smoke) splits the 64 px
+batch-1 overhead: the same search with the VAE decode replaced by zeros, and with the model call, decode and reward all
+replaced by trivial functions (what is left then is the search and the glue alone). Prints the table last; writes
 bench/results/search_overhead[_before].json."""
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -47,6 +50,41 @@ def one(env, px, budget, steps, max_batch, reward, method):
             "euler_other": euler_other, "extra": wall - m - d - r - euler_other}
 
 
+@contextlib.contextmanager
+def stubbed(reward, model=False):
+    """VAE.decode → zeros of the decoded shape; with model=True also the model call (x ↦ x/2) and the reward (0)."""
+    import comfy.samplers
+    import comfy.sd
+    import torch
+    saved = [(comfy.sd.VAE, "decode", comfy.sd.VAE.decode)]
+    comfy.sd.VAE.decode = lambda self, z, *a, **k: torch.zeros(z.shape[0], z.shape[-2] * 8, z.shape[-1] * 8, 3)
+    if model:
+        cls, call = comfy.samplers.KSamplerX0Inpaint, type(reward)
+        saved += [(cls, "__call__", cls.__call__), (call, "__call__", call.__call__)]
+        cls.__call__ = lambda self, x, sigma, **k: x * 0.5
+        call.__call__ = lambda self, img, prompt=None: torch.zeros(img.shape[0], dtype=torch.float64)
+    try:
+        yield
+    finally:
+        for obj, name, fn in saved:
+            setattr(obj, name, fn)
+
+
+def decompose(env, reward, method, repeats, budget=100, steps=10):
+    """Other time per NFE (wall − model calls − decodes − rewards) of the 64 px batch-1 search: real, with a zero
+    decode, and with model, decode and reward all trivial; and euler's time per step for scale."""
+    out = {}
+    for label, ctx in (("real", contextlib.nullcontext()), ("zero decode", stubbed(reward)),
+                       ("model, decode and reward trivial", stubbed(reward, model=True))):
+        with ctx:
+            one(env, 64, budget, steps, 1, reward, method)
+            runs = [one(env, 64, budget, steps, 1, reward, method) for _ in range(repeats)]
+        out[label] = {"other_ms_per_nfe": 1000 * ce.median([r["overhead"] / r["nfe"] for r in runs])}
+        if label == "real":   # the stubs replace euler's model too
+            out[label]["euler_ms_per_step"] = 1000 * ce.median([r["euler"] / r["nfe"] for r in runs])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
@@ -56,6 +94,7 @@ def main():
     ap.add_argument("--before", action="store_true", help="emulate the glue before the performance pass")
     ap.add_argument("--quick", action="store_true", help="3 repeats, 64 px and a 10-NFE 512 px run")
     ap.add_argument("--smoke", action="store_true", help="1 repeat, 64 px, 20 NFE in 5 steps: checks the script (CI)")
+    ap.add_argument("--decompose", action="store_true", help="also split the 64 px batch-1 overhead (see above)")
     a = ap.parse_args()
     if a.quick:
         a.repeats = 3
@@ -84,6 +123,8 @@ def main():
     name = "search_overhead" + ("_before" if a.before else "")
     res = {"machine": env.machine(), "method": a.method, "reward": "jpeg", "before": a.before, "rows": rows,
            "command": "bench/search_overhead.py " + " ".join(sys.argv[1:])}
+    if a.decompose or a.smoke:   # the smoke run checks this part too
+        res["decompose"] = decompose(env, reward, a.method, a.repeats, *plans[64])
     ce.save(name, res)
     print(f"machine: {res['machine']}")
     print(f"{'px':>4} {'batch':>5} {'NFE':>4} {'calls':>5} {'wall s':>8} {'model':>7} {'decode':>7} {'reward':>7} "
@@ -96,6 +137,11 @@ def main():
     print("ratio = (search wall - model calls - decodes - rewards) / euler wall at equal NFE (target <= 0.05); "
           "extra = the same minus the plain sampler's own non-model time (set-up both pay); "
           "ratio* takes out only diffusion_model.forward")
+    dec = res.get("decompose", {})
+    for label, d in dec.items():
+        print(f"  decompose, 64 px batch 1, {label}: other {d['other_ms_per_nfe']:.3f} ms/NFE = "
+              f"{d['other_ms_per_nfe'] / dec['real']['euler_ms_per_step']:.3f} of a real euler step "
+              f"({dec['real']['euler_ms_per_step']:.2f} ms)")
     print(f"search overhead ratio{' (before)' if a.before else ''} (extra over euler's own): "
           + ", ".join(f"{r['px']}px/batch {r['max_batch']} {r['overhead_ratio']:.3f} ({r['extra_ratio']:.3f})"
                       for r in rows))

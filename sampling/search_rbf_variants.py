@@ -37,11 +37,11 @@ Where it helps and where it does not (README.md, "Measured behaviour"): on the a
 rewards differ by ~1e-4 and where Alg. 2's acceptance is a coin flip, κ = 1 lifts RBF from 0.48 to 0.69 at
 100 NFE and from 0.57 to 0.78 at 500 (16 seeds). At 50 NFE the quota is 2 and every rule takes both draws, so it
 does not help. On the playground (−RSS in whole counts) the level's sd is about one count, so it waits for a gain
-of a whole count: it is worse at 100 NFE (0.64 vs 0.74, 50 cases) and slightly better at 500 (0.92 vs 0.90).
+of a whole count: it is worse at 100 NFE (0.69 vs 0.76, 100 cases) and better at 500 (0.95 vs 0.88).
 It cannot help when the noisy levels' rewards carry no signal at all (then best-of-Q selects noise too), and
 the draws it spends early are taken from the last level's share.
 Measured for rbf_threshold: on the analytic benchmark, τ = 0.5 gives 0.65 / 0.84 at 100 / 500 NFE (RBF
-0.48 / 0.57). On the playground, τ = 0 gives 0.66 / 0.96 (RBF 0.74 / 0.90).
+0.48 / 0.57). On the playground (100 cases), τ = 0 gives 0.67 / 0.97 (RBF 0.76 / 0.88).
 """
 import math
 
