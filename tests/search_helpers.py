@@ -21,3 +21,14 @@ class Script:
         self.i += n
         self.calls.append(n)
         return torch.tensor(out, dtype=torch.float64)
+
+
+def stable(run, method, opts, batches=(1, 3)):
+    """The guarantees every method shares, asserted: bit-identical for each max_batch in `batches` and for a rerun
+    with the same seed, different with another seed. `run(method, max_batch=…, seed=…, **opts)` runs one search;
+    returns the max_batch=None result."""
+    r = run(method, max_batch=None, **opts)
+    assert all(same(r, run(method, max_batch=mb, **opts)) for mb in batches), "results depend on max_batch"
+    assert same(r, run(method, **opts)), "not deterministic for a fixed seed"
+    assert not torch.equal(r.candidates, run(method, seed=4, **opts).candidates), "seed is ignored"
+    return r
