@@ -1,10 +1,15 @@
 """Cost per NFE and final reward: the official code's profile vs ours with "reward_resolution" auto and full (issue 13).
 
     .build/venv/bin/python bench/cost_per_nfe.py [--seeds 8] [--plans vqascore:tiny-clip-flant5:256:40:10 ...]
-    .build/venv/bin/python bench/cost_per_nfe.py --smoke     # 1 seed, one 128 px plan, 12 NFE (seconds; CI)
+    .build/venv/bin/python bench/cost_per_nfe.py --smoke     # 1 seed, two small plans, 12 NFE (seconds; CI)
 
-Rows per plan (reward kind : tiny reward folder : px : nfe_budget : steps), RBF through the FlowSearch node on the
-tiny FLUX h64 + 16-channel random TAESD, tiny random reward through its real loader, one text prompt:
+Rows per plan ([playground:]reward kind : tiny reward folder : px : nfe_budget : steps), RBF through the FlowSearch
+node, tiny random reward through its real loader. Two worlds:
+  tiny        the tiny FLUX h64 + 16-channel random TAESD, one text prompt (the "vp" interpolant);
+  playground  the trained playground FLUX + the *learned* TAESD-architecture decoder of its latent
+              (playground/train_decoder.py, loaded by the stock comfy.sd.VAE), a three-group caption, the
+              playground's linear path. Folder "tiny-clip-<N>" is a tiny random CLIP whose processor works at N px
+              (tests/fixtures/tiny_rewards.py clip_at_size), so auto decodes the 128 px pictures at N px.
   official   the official code's cost profile: one batch-1, full-size, contiguous decode per NFE (max_batch 1,
              "reward_resolution": "full", the memory-policy call before every decode)
   ours auto  the node's defaults (batched, probed CPU layout, "reward_resolution": "auto")
@@ -16,7 +21,9 @@ ranking error it makes. Targets: official / ours-auto s/NFE ≥ 3, and ours-auto
 import argparse
 import os
 import sys
+import tempfile
 import time
+import types
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +31,10 @@ import comfy_env as ce  # noqa: E402
 import torch  # noqa: E402
 
 PROMPT = "a photo of a red cat"
-PLANS = ["vqascore:tiny-clip-flant5:256:40:10", "clip_score:tiny-clip:512:20:5"]
+PLANS = ["vqascore:tiny-clip-flant5:256:40:10", "clip_score:tiny-clip:512:20:5",
+         "playground:pickscore:tiny-clip-64:128:100:10", "playground:pickscore:tiny-clip-32:128:100:10"]
+PG_CAPTION = "three red squares, two blue crosses and one green square"
+SN = GLUE = None  # the FlowSearch node module and the glue, set in main() once ComfyUI is up
 CONFIGS = [("official", 1, {"reward_resolution": "full"}, True), ("ours auto", 0, {}, False),
            ("ours full", 0, {"reward_resolution": "full"}, False)]
 
@@ -43,10 +53,36 @@ def timed_decode_shapes(env):
     return calls, dec
 
 
-def run_plan(env, rw, tiny, plan, seeds):
-    kind, folder, px, budget, steps = plan.split(":")
+def tiny_world(env):
+    return types.SimpleNamespace(name="tiny", model=env.model, cond=env.cond, vae=env.vae, prompt=PROMPT,
+                                    interpolant="vp")
+
+
+def playground_world(env):
+    """The playground FLUX, its caption's conditioning and the learned decoder, as ComfyUI objects."""
+    import importlib
+    glue = importlib.import_module("comfyui_flowsearch.playground.comfy_glue")
+    codec = importlib.import_module("comfyui_flowsearch.playground.codec")
+    world = importlib.import_module("comfyui_flowsearch.playground.world")
+    ctx, pooled = codec.encode_groups(world.parse_caption(PG_CAPTION))
+    return types.SimpleNamespace(name="playground", model=glue.load_model(glue.weights_path(
+        "playground_flux.safetensors")), cond=[[ctx[None], {"pooled_output": pooled[None]}]],
+        vae=glue.load_learned_vae(), prompt=PG_CAPTION, interpolant="linear")
+
+
+def reward_folder(tiny, folder, tmp):
+    if folder.startswith("tiny-clip-") and folder[10:].isdigit():
+        import tiny_rewards
+        return tiny_rewards.clip_at_size(int(folder[10:]), tmp)
+    return tiny / folder
+
+
+def run_plan(worlds, rw, tiny, plan, seeds, tmp):
+    name = "playground" if plan.startswith("playground:") else "tiny"
+    env = worlds[name]
+    kind, folder, px, budget, steps = plan.split(":")[-5:]
     px, budget, steps = int(px), int(budget), int(steps)
-    reward = rw.load_reward(kind, tiny / folder)
+    reward = rw.load_reward(kind, reward_folder(tiny, folder, tmp))
     rows = []
     for label, mb, opts, before in CONFIGS:
         per = []
@@ -54,10 +90,11 @@ def run_plan(env, rw, tiny, plan, seeds):
             one_search(env, reward, px, budget, steps, 0, mb, opts, before)  # warm-up (and the layout probe)
         for seed in range(seeds):
             per.append(one_search(env, reward, px, budget, steps, seed, mb, opts, before))
-        rows.append({"plan": plan, "reward_kind": kind, "input_size": reward.input_size, "px": px, "budget": budget,
-                     "config": label, "s_per_nfe": ce.median([p["s_per_nfe"] for p in per]),
+        rows.append({"plan": plan, "world": name, "reward_kind": kind, "input_size": reward.input_size, "px": px,
+                     "budget": budget, "config": label, "s_per_nfe": ce.median([p["s_per_nfe"] for p in per]),
+                     "ranking_check": [p["ranking_check"] for p in per],
                      "reward_mean": sum(p["reward"] for p in per) / len(per), "rewards": [p["reward"] for p in per]})
-        print(f"  {plan} {label}: {rows[-1]['s_per_nfe']:.4f} s/NFE, reward {rows[-1]['reward_mean']:.5f}",
+        print(f"  {plan} {label}: {rows[-1]['s_per_nfe']:.4f} s/NFE, reward {rows[-1]['reward_mean']:.6g}",
               flush=True)
     return rows
 
@@ -65,22 +102,23 @@ def run_plan(env, rw, tiny, plan, seeds):
 def one_search(env, reward, px, budget, steps, seed, max_batch, options, before):
     """One node run: s/NFE without the node's final decodes (the last 2 decode calls: best image, candidates)."""
     calls, dec = timed_decode_shapes(env)
-    ctx = ce.before_fixes(env.glue) if before else ce.contextlib.nullcontext()
+    ctx = ce.before_fixes(GLUE) if before else ce.contextlib.nullcontext()
     latent = {"samples": torch.zeros(1, 16, px // 8, px // 8)}
     env.vae.decode = dec
     try:
         with ctx:
             t0 = time.perf_counter()
-            out = env.sn.FlowSearch.execute(env.model, env.cond, latent, env.vae, reward, seed, "RBF (paper)", steps,
-                                            "vp", budget, PROMPT, max_batch, 0, 0.0, ce.json.dumps(options))
+            out = SN.FlowSearch.execute(env.model, env.cond, latent, env.vae, reward, seed, "RBF (paper)", steps,
+                                        env.interpolant, budget, env.prompt, max_batch, 0, 0.0, ce.json.dumps(options))
             wall = time.perf_counter() - t0
     finally:
         del env.vae.decode
     rep = ce.json.loads(out.result[3])
     final = sum(c[2] for c in calls[-2:])
     with torch.no_grad():
-        r = float(reward(out.result[0], PROMPT)[0])
+        r = float(reward(out.result[0], env.prompt)[0])
     return {"s_per_nfe": (wall - final) / rep["nfe"], "nfe": rep["nfe"], "reward": r,
+            "ranking_check": rep["searches"][0]["options"].get("reward_ranking_check"),
             "reward_decode_latent": calls[0][0] if len(calls) > 2 else None}
 
 
@@ -89,17 +127,28 @@ def main():
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--plans", nargs="+", default=PLANS)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--smoke", action="store_true", help="1 seed, 128 px CLIP-FlanT5, 12 NFE in 4 steps (CI)")
+    ap.add_argument("--explicit", type=int, default=0, help="also a row with an explicit reward_resolution of this "
+                                                             "many px (the user's call: no ranking check)")
+    ap.add_argument("--smoke", action="store_true", help="1 seed, 12 NFE in 4 steps: 128 px CLIP-FlanT5 (tiny) and "
+                                                             "64 px PickScore on the playground (CI)")
     a = ap.parse_args()
     if a.smoke:
-        a.seeds, a.plans = 1, ["vqascore:tiny-clip-flant5:128:12:4"]
+        a.seeds, a.plans = 1, ["vqascore:tiny-clip-flant5:128:12:4", "playground:pickscore:tiny-clip-64:128:12:4"]
+    if a.explicit:
+        CONFIGS.append((f"ours {a.explicit}px", 0, {"reward_resolution": a.explicit}, False))
     env = ce.ComfyEnv(threads=a.threads)
+    global SN, GLUE
+    SN, GLUE = env.sn, env.glue
     sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
     import tiny_rewards
     tiny = tiny_rewards.tiny_rewards_dir()
+    worlds = {"tiny": tiny_world(env)}
+    if any(p.startswith("playground:") for p in a.plans):
+        worlds["playground"] = playground_world(env)
+    tmp = tempfile.mkdtemp(prefix="flowsearch_cost_")
     rows = []
     for plan in a.plans:
-        rows += run_plan(env, env.rw, tiny, plan, a.seeds)
+        rows += run_plan(worlds, env.rw, tiny, plan, a.seeds, tmp)
     summary = []
     for plan in a.plans:
         by = {r["config"]: r for r in rows if r["plan"] == plan}
@@ -107,14 +156,15 @@ def main():
         summary.append({"plan": plan, "speedup_vs_official": by["official"]["s_per_nfe"] / by["ours auto"]["s_per_nfe"],
                         "speedup_full_vs_official": by["official"]["s_per_nfe"] / by["ours full"]["s_per_nfe"],
                         "reward_gap": (by["ours auto"]["reward_mean"] - full) / (abs(full) or 1.0)})
-    probe = getattr(env.vae, env.ip.node_module("decoder").PROBE_ATTR, {})
+    attr = env.ip.node_module("decoder").PROBE_ATTR
+    probe = {k: getattr(w.vae, attr, {}) for k, w in worlds.items()}
     res = {"machine": env.machine(), "seeds": a.seeds, "rows": rows, "summary": summary, "cpu_layout_probe": probe,
            "command": "bench/cost_per_nfe.py " + " ".join(sys.argv[1:])}
     ce.save("cost_per_nfe", res)
     print(f"machine: {res['machine']}; CPU decode layout probe (channels-last chosen?): {probe}")
     print(f"{'plan':>38} {'config':>10} {'s/NFE':>8} {'reward (mean of ' + str(a.seeds) + ')':>20}")
     for r in rows:
-        print(f"{r['plan']:>38} {r['config']:>10} {r['s_per_nfe']:>8.4f} {r['reward_mean']:>20.5f}")
+        print(f"{r['plan']:>38} {r['config']:>10} {r['s_per_nfe']:>8.4f} {r['reward_mean']:>20.6g}")
     for s in summary:
         print(f"{s['plan']}: official / ours-auto per NFE = {s['speedup_vs_official']:.2f}x (target >= 3; ours-full "
               f"{s['speedup_full_vs_official']:.2f}x); auto reward vs full {100 * s['reward_gap']:+.2f} % "

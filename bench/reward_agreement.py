@@ -11,8 +11,12 @@ correlation of the two score vectors and whether the top-1 candidate is the same
   tiny      tiny random FLUX h64 + 16-channel random TAESD in ComfyUI, tiny random rewards through the real loaders
             (tests/fixtures/tiny_rewards.py folders), a text prompt;
   playground the trained playground FLUX (real learned images; playground/harness.py) decoded by the playground VAE
-            (128 px in ComfyUI), caption prompts; rewards whose size is below 128 px (CLIP-FlanT5 56 px, and a tiny
-            random CLIP built at 64 px) are the ones auto shrinks there.
+            (the exact pixel codec, 128 px in ComfyUI), caption prompts; rewards whose size is below 128 px
+            (CLIP-FlanT5 56 px, and PickScore on tiny random CLIPs built at 64 and 32 px; CLIP score
+            clamps at 0, which ties most of these candidates) are the ones auto shrinks there;
+  playground + learned decoder  the same candidates decoded by the learned TAESD-architecture decoder of the
+            playground latent (playground/train_decoder.py, through the stock comfy.sd.VAE): a trained
+            convolutional decoder, as a real VAE is.
 Target: mean Spearman ≥ 0.95 and the same top-1 in ≥ 90 % of groups. Prints the table last; writes
 bench/results/reward_agreement.json."""
 import argparse
@@ -43,22 +47,9 @@ def spearman(a, b):
 
 def tiny_clip_at(size, out):
     """A tiny random CLIP whose processor works at `size` px, saved as a transformers folder (real loader path)."""
-    import shutil
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
-    src = Path(ce.ROOT) / "tests" / "fixtures"
-    sys.path.insert(0, str(src))
+    sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
     import tiny_rewards
-    base = tiny_rewards.tiny_rewards_dir() / "tiny-clip"
-    d = Path(out) / f"tiny-clip-{size}"
-    if not d.exists():
-        shutil.copytree(base, d)
-        cfg = CLIPConfig.from_pretrained(str(base))
-        cfg.vision_config.image_size, cfg.vision_config.patch_size = size, 16
-        torch.manual_seed(0)
-        CLIPModel(cfg).eval().save_pretrained(str(d), safe_serialization=True)
-        CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(
-            str(d))
-    return d
+    return tiny_rewards.clip_at_size(size, out)
 
 
 def decoders(glue, vae, patcher, size):
@@ -120,11 +111,10 @@ def tiny_world(env, rw, px, n_groups, per, steps, clip_dirs):
 def playground_world(env, rw, n_groups, per, clip_dirs):
     import comfy.latent_formats
     import sampling
-    from playground.comfy_glue import PlaygroundVAE
+    from playground.comfy_glue import PlaygroundVAE, load_learned_vae
     from playground.harness import SETTINGS, Playground, cases
     from playground import world
     pg = Playground()
-    vae = PlaygroundVAE()
     patcher = types.SimpleNamespace(model=types.SimpleNamespace(latent_format=comfy.latent_formats.Flux()))
     groups, prompts = [], []
     for case in cases(n_groups, seed=7):
@@ -133,12 +123,15 @@ def playground_world(env, rw, n_groups, per, clip_dirs):
         groups.append(res.candidates)
         prompts.append(world.caption(case[0]))
     d = clip_dirs["tiny"]
+    rewards = (("VQAScore CLIP-FlanT5", rw.load_reward("vqascore", d / "tiny-clip-flant5")),
+               ("PickScore (64 px tiny)", rw.load_reward("pickscore", clip_dirs["clip64"])),
+               ("PickScore (32 px tiny)", rw.load_reward("pickscore", clip_dirs["clip32"])),
+               ("CLIP score (224 px)", rw.load_reward("clip_score", d / "tiny-clip")))
     rows = []
-    for label, r in (("VQAScore CLIP-FlanT5", rw.load_reward("vqascore", d / "tiny-clip-flant5")),
-                     ("CLIP score (64 px tiny)", rw.load_reward("clip_score", clip_dirs["clip64"])),
-                     ("CLIP score (224 px)", rw.load_reward("clip_score", d / "tiny-clip"))):
-        rows.append({"world": "playground", "px": 128, **agreement(label, r, groups, vae, patcher, env.glue,
-                                                                  prompts)})
+    # the exact pixel codec, and the learned TAESD-architecture decoder of the same latent (a real conv decoder)
+    for name, vae in (("playground", PlaygroundVAE()), ("playground + learned decoder", load_learned_vae())):
+        for label, r in rewards:
+            rows.append({"world": name, "px": 128, **agreement(label, r, groups, vae, patcher, env.glue, prompts)})
     return rows
 
 
@@ -146,7 +139,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--groups", type=int, default=12)
     ap.add_argument("--per-group", type=int, default=8)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[256, 512], help="tiny-world sizes (none: playground only)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--no-playground", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="2 groups of 4 candidates, 128 px + playground (CI)")
@@ -158,7 +151,7 @@ def main():
     sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
     import tiny_rewards
     tmp = tempfile.mkdtemp(prefix="flowsearch_agreement_")
-    dirs = {"tiny": tiny_rewards.tiny_rewards_dir(), "clip64": tiny_clip_at(64, tmp)}
+    dirs = {"tiny": tiny_rewards.tiny_rewards_dir(), "clip64": tiny_clip_at(64, tmp), "clip32": tiny_clip_at(32, tmp)}
     rows = []
     for px in a.sizes:
         n = a.groups if px <= 256 else max(2, a.groups // 2)
@@ -169,15 +162,15 @@ def main():
     res = {"machine": env.machine(), "rows": rows, "command": "bench/reward_agreement.py " + " ".join(sys.argv[1:])}
     ce.save("reward_agreement", res)
     print(f"machine: {res['machine']}")
-    print(f"{'world':>10} {'px':>4} {'reward':>32} {'size':>5} {'auto':>7} {'grp':>4} {'cand':>5} {'spearman':>8} "
+    print(f"{'world':>28} {'px':>4} {'reward':>32} {'size':>5} {'auto':>7} {'grp':>4} {'cand':>5} {'spearman':>8} "
           f"{'min':>6} {'top1':>5} {'pixels':>6} verdict")
     for r in rows:
         if r["spearman"] is None:
-            print(f"{r['world']:>10} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} {'full':>7} "
+            print(f"{r['world']:>28} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} {'full':>7} "
                   f"{r['groups']:>4} {r['candidates']:>5} {'-':>8} {'-':>6} {'-':>5} {'1':>6} full size")
             continue
         ok = r["spearman"] >= 0.95 and r["top1"] >= 0.9
-        print(f"{r['world']:>10} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} "
+        print(f"{r['world']:>28} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} "
               f"{r['auto_latent'][0] * 8:>4}px {r['groups']:>4} {r['candidates']:>5} {r['spearman']:>8.3f} "
               f"{r['spearman_min']:>6.3f} {r['top1']:>5.2f} {r['decode_pixels']:>6.3f} "
               f"{'kept' if ok else 'SHORT of target'}")

@@ -161,7 +161,8 @@ def spearman(a, b):
 
 class RankingCheck:
     """Keeps the reward's cheap copy (smaller decode or TAESD) only if, on the search's first ROWS candidates, the
-    reward ranks the cheap images as it ranks full-size ones: Spearman ≥ MIN_SPEARMAN and the same best candidate.
+    reward ranks the cheap images as it ranks full-size ones: Spearman ≥ MIN_SPEARMAN and the same best candidate
+    (and the full-size scores are not all equal: a tie, e.g. a reward clamped at 0, measures nothing).
     Until then candidates are decoded at full size (the first ROWS also the cheap way) and scored on the full-size
     images, so those decisions are exact; afterwards the cheap route runs alone, or never if the check failed.
     It uses exactly the first ROWS candidates in evaluation order, so the decision does not depend on max_batch."""
@@ -189,7 +190,9 @@ class RankingCheck:
         if len(self.full) >= self.ROWS:
             a, b = torch.tensor(self.full), torch.tensor(self.cheap)
             rho, top1 = spearman(a, b), int(a.argmax()) == int(b.argmax())
-            self.result = {"spearman": rho, "top1": top1, "kept": rho >= self.MIN_SPEARMAN and top1}
+            tied = bool((a == a[0]).all())  # one full-size score for all (e.g. a clamped reward): nothing measured
+            self.result = {"spearman": rho, "top1": top1, "tied": tied,
+                           "kept": rho >= self.MIN_SPEARMAN and top1 and not tied}
         return full_images
 
 

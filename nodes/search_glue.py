@@ -118,7 +118,12 @@ def _report_ranking_check(decoder, results):
         return
     for res in results:
         res.options["reward_ranking_check"] = dict(check)
-        if not check["kept"]:
+        if check.get("tied"):
+            res.warnings.append(
+                f"The reward gave the first {decoder.ranking.ROWS} candidates one and the same score at full size, "
+                "so the check of the cheap reward decode measured nothing and they were scored at full size from "
+                "then on. Set reward_resolution to 'full' to skip the check.")
+        elif not check["kept"]:
             res.warnings.append(
                 f"The cheap reward decode did not keep the reward's ranking on the first {decoder.ranking.ROWS} "
                 f"candidates (Spearman {check['spearman']:.2f}, same best: {'yes' if check['top1'] else 'no'}), so "

@@ -18,6 +18,7 @@ import comfy.utils
 from . import codec, world
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+DECODER = os.path.join(WEIGHTS_DIR, "decoder", "playground_taesd_decoder.safetensors")  # playground/train_decoder.py
 
 
 def weight_files():
@@ -127,3 +128,11 @@ class PlaygroundVAE(comfy.sd.VAE):
 
 def load_vae():
     return PlaygroundVAE()
+
+
+def load_learned_vae(path=DECODER):
+    """VAE: ComfyUI's stock TAESD class with the learned playground decoder (playground/train_decoder.py), loaded by
+    the stock `comfy.sd.VAE` detection. Decode only (the file has no encoder); it reproduces the pixel codec's
+    pictures approximately at the cost of a real convolutional decoder (the benches' learned-VAE world)."""
+    sd = comfy.utils.load_torch_file(path, safe_load=True)
+    return comfy.sd.VAE(sd=sd)

@@ -103,7 +103,15 @@ class SizeFlipped(Mean):
         return m if images.shape[1] >= 64 else -m
 
 
-@pytest.mark.parametrize("reward,kept", [(Mean(), True), (SizeFlipped(), False)])
+class Clamped(Mean):
+    """Scores every image 0 at both sizes (as CLIP score, clamped at 0, does on the playground's candidates): ranks
+    and best then agree by position alone, and a tie measures no ranking."""
+
+    def __call__(self, images, prompt=None):
+        return images.mean((1, 2, 3)) * 0
+
+
+@pytest.mark.parametrize("reward,kept", [(Mean(), True), (SizeFlipped(), False), (Clamped(), False)])
 def test_ranking_check_keeps_the_cheap_route_only_if_it_ranks_as_full(env, reward, kept):
     vae = BoxVAE()
     dec = env["glue"].LatentDecoder(vae, env["model"], reward_resolution="auto", input_size=16, check=(reward, None))
@@ -113,6 +121,7 @@ def test_ranking_check_keeps_the_cheap_route_only_if_it_ranks_as_full(env, rewar
         out = dec(x0)
         assert out.shape[1] in (16, 64)
     assert dec.ranking.result["kept"] is kept
+    assert dec.ranking.result["tied"] is isinstance(reward, Clamped)
     assert vae.shapes[-1] == ((2, 2) if kept else (8, 8))                  # after the check: cheap only if kept
     assert vae.shapes[:6] == [(8, 8), (2, 2)] * 3                          # first 8 rows: both ways, full returned
     explicit = env["glue"].LatentDecoder(vae, env["model"], reward_resolution=16, check=(reward, None))
@@ -276,6 +285,11 @@ def test_ranking_check_outcome_reaches_the_report(env, kept):
         assert bool(res.warnings) is (not kept)
     if not kept:
         assert "Spearman 0.31, same best: no" in results[0].warnings[0] and "'full'" in results[0].warnings[0]
+    tied = [SimpleNamespace(options={}, warnings=[])]
+    check.result = {"spearman": 1.0, "top1": True, "tied": True, "kept": False}
+    env["glue"]._report_ranking_check(SimpleNamespace(ranking=check), tied)
+    assert len(tied[0].warnings) == 1 and "same score at full size" in tied[0].warnings[0]
+    assert "Spearman" not in tied[0].warnings[0]
     untouched = [SimpleNamespace(options={}, warnings=[])]
     env["glue"]._report_ranking_check(SimpleNamespace(ranking=None), untouched)
     assert untouched[0].options == {} and untouched[0].warnings == []
