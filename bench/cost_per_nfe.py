@@ -34,7 +34,6 @@ PROMPT = "a photo of a red cat"
 PLANS = ["vqascore:tiny-clip-flant5:256:40:10", "clip_score:tiny-clip:512:20:5",
          "playground:pickscore:tiny-clip-64:128:100:10", "playground:pickscore:tiny-clip-32:128:100:10"]
 PG_CAPTION = "three red squares, two blue crosses and one green square"
-SN = GLUE = None  # the FlowSearch node module and the glue, set in main() once ComfyUI is up
 CONFIGS = [("official", 1, {"reward_resolution": "full"}, True), ("ours auto", 0, {}, False),
            ("ours full", 0, {"reward_resolution": "full"}, False)]
 
@@ -55,7 +54,7 @@ def timed_decode_shapes(env):
 
 def tiny_world(env):
     return types.SimpleNamespace(name="tiny", model=env.model, cond=env.cond, vae=env.vae, prompt=PROMPT,
-                                    interpolant="vp")
+                                 interpolant="vp", sn=env.sn, glue=env.glue)
 
 
 def playground_world(env):
@@ -67,7 +66,7 @@ def playground_world(env):
     ctx, pooled = codec.encode_groups(world.parse_caption(PG_CAPTION))
     return types.SimpleNamespace(name="playground", model=glue.load_model(glue.weights_path(
         "playground_flux.safetensors")), cond=[[ctx[None], {"pooled_output": pooled[None]}]],
-        vae=glue.load_learned_vae(), prompt=PG_CAPTION, interpolant="linear")
+        vae=glue.load_learned_vae(), prompt=PG_CAPTION, interpolant="linear", sn=env.sn, glue=env.glue)
 
 
 def reward_folder(tiny, folder, tmp):
@@ -102,14 +101,15 @@ def run_plan(worlds, rw, tiny, plan, seeds, tmp):
 def one_search(env, reward, px, budget, steps, seed, max_batch, options, before):
     """One node run: s/NFE without the node's final decodes (the last 2 decode calls: best image, candidates)."""
     calls, dec = timed_decode_shapes(env)
-    ctx = ce.before_fixes(GLUE) if before else ce.contextlib.nullcontext()
+    ctx = ce.before_fixes(env.glue) if before else ce.contextlib.nullcontext()
     latent = {"samples": torch.zeros(1, 16, px // 8, px // 8)}
     env.vae.decode = dec
     try:
         with ctx:
             t0 = time.perf_counter()
-            out = SN.FlowSearch.execute(env.model, env.cond, latent, env.vae, reward, seed, "RBF (paper)", steps,
-                                        env.interpolant, budget, env.prompt, max_batch, 0, 0.0, ce.json.dumps(options))
+            out = env.sn.FlowSearch.execute(env.model, env.cond, latent, env.vae, reward, seed, "RBF (paper)",
+                                            steps, env.interpolant, budget, env.prompt, max_batch, 0, 0.0,
+                                            ce.json.dumps(options))
             wall = time.perf_counter() - t0
     finally:
         del env.vae.decode
@@ -137,8 +137,6 @@ def main():
     if a.explicit:
         CONFIGS.append((f"ours {a.explicit}px", 0, {"reward_resolution": a.explicit}, False))
     env = ce.ComfyEnv(threads=a.threads)
-    global SN, GLUE
-    SN, GLUE = env.sn, env.glue
     sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
     import tiny_rewards
     tiny = tiny_rewards.tiny_rewards_dir()
