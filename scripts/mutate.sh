@@ -8,8 +8,9 @@
 #   scripts/mutate.sh --score [GLOB...]        the score of the last run (per module; equivalents excluded)
 #   scripts/mutate.sh --sample N [GLOB...]     N mutants drawn at random (seed 11) among those matching, run
 #                                              and scored: an unbiased kill-rate estimate at a fraction of the cost
-#   scripts/mutate.sh --hand                   the hand mutants: issue 11's named survivors and the seed lines
-#                                              of nodes/search_glue.py (ComfyUI in-process, out of mutmut's reach)
+#   scripts/mutate.sh --hand                   the hand mutants: issue 11's named survivors, the seed lines
+#                                              of nodes/search_glue.py and the ranking check of nodes/decoder.py
+#                                              (ComfyUI in-process, out of mutmut's reach)
 # MUTATE_JOBS (default 2) sets mutmut's --max-children.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,7 +59,8 @@ hand() {
   # the pins run there; the unmutated copy must pass first, so that a kill is the mutant's doing
   local tmp; tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' RETURN
   local killed=0 total=0
-  if ! hand_pins "$tmp" "" "" "" || ! hand_pins "$tmp" nodes/search_glue.py "" ""; then
+  if ! hand_pins "$tmp" "" "" "" || ! hand_pins "$tmp" nodes/search_glue.py "" "" \
+     || ! hand_pins "$tmp" nodes/decoder.py "" ""; then
     echo "the unmutated copy fails the pins: fix that first"; return 1
   fi
   while IFS='|' read -r file old new; do
@@ -86,6 +88,15 @@ nodes/search_glue.py|seed=seed + i,|seed=seed,
 nodes/search_glue.py|seed=seed + i,|seed=seed - i,
 nodes/search_glue.py|seed=seed + i,|seed=i,
 nodes/search_glue.py|seed=seed + i,|seed=seed + i + 1,
+nodes/decoder.py|"kept": rho >= self.MIN_SPEARMAN and top1 and not tied}|"kept": rho >= self.MIN_SPEARMAN and top1}
+nodes/decoder.py|"kept": rho >= self.MIN_SPEARMAN and top1 and not tied}|"kept": (rho >= self.MIN_SPEARMAN or top1) and not tied}
+nodes/decoder.py|tied = bool((a == a[0]).all())|tied = bool((a == a[0]).any())
+nodes/decoder.py|ROWS, MIN_SPEARMAN = 8, 0.95|ROWS, MIN_SPEARMAN = 8, 0.3
+nodes/decoder.py|top1 = spearman(a, b), int(a.argmax()) == int(b.argmax())|top1 = spearman(a, b), True
+nodes/decoder.py|        if self.ranking is not None and self.ranking.failed:|        if False:
+nodes/decoder.py|            return self.ranking(x0, self._vae(self.latent_format.process_out(x0)), self._cheap)|            return self._cheap(x0)
+nodes/decoder.py|            short = math.ceil(s / up)|            short = math.floor(s / up)
+nodes/decoder.py|    ra, rb = ra - ra.mean(), rb - rb.mean()|    ra, rb = ra, rb - rb.mean()
 EOF
   echo "hand mutants: $killed of $total killed"
 }
@@ -107,6 +118,8 @@ EOF
   fi
   if [ "$2" = nodes/search_glue.py ]; then
     tests=(tests/test_pins_node_seed.py "tests/test_search_nodes.py::test_same_seed_same_image_any_max_batch")
+  elif [ "$2" = nodes/decoder.py ]; then  # the reward decoder's size rule and ranking check (issue 13)
+    tests=(tests/test_perf_options.py tests/test_playground_decoder.py -k "ranking or auto_rule or auto_decodes")
   else
     tests=(tests/test_pins_search.py tests/test_pins_rewards.py tests/test_pins_nodes.py)
   fi

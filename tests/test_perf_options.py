@@ -128,6 +128,23 @@ def test_ranking_check_keeps_the_cheap_route_only_if_it_ranks_as_full(env, rewar
     assert explicit.ranking is None                                       # an explicit size is the user's call
 
 
+@pytest.mark.parametrize("cheap,kept", [
+    ([0, 1, 2, 3, 4, 5, 6, 7], True),     # the same ranking
+    ([1, 0, 2, 3, 4, 5, 6, 7], True),     # two low ones swapped: Spearman 0.976, same best
+    ([0, 1, 2, 3, 4, 5, 7, 6], False),    # the best two swapped: Spearman 0.976 but another best
+    ([2, 1, 0, 3, 4, 5, 6, 7], False),    # Spearman 0.905 < 0.95, same best
+])
+def test_ranking_check_needs_both_the_spearman_and_the_same_best(env, cheap, kept):
+    """RankingCheck's rule on scripted scores (full-size scores 0..7, then the cheap route's): kept only with
+    Spearman ≥ 0.95 *and* the same best candidate."""
+    calls = iter([torch.arange(8.0), torch.tensor(cheap, dtype=torch.float64)])
+    check = env["dec"].RankingCheck(lambda images, prompt: next(calls), None)
+    check(torch.zeros(8, 16, 2, 2), torch.zeros(8, 16, 16, 3), lambda x0: x0)
+    rho = 1 - 6 * sum((i - c) ** 2 for i, c in enumerate(cheap)) / (8 * 63)     # Spearman without ties
+    assert check.result["spearman"] == pytest.approx(rho) and check.result["kept"] is kept
+    assert check.result["top1"] is (cheap[-1] == 7) and check.result["tied"] is False
+
+
 def test_auto_rule_smallest_decode_not_smaller(env):
     dec = lambda size: env["glue"].LatentDecoder(env["vae"], env["model"], reward_resolution="auto", input_size=size)
     assert dec(224).reward_size(128, 128) == (28, 28)                      # 1024 px → 224 px
