@@ -6,7 +6,7 @@ ranking when it decodes an area-downsampled latent (issue 13). This script train
 architecture (`comfy.taesd.taesd.Decoder(16)`, 1.2 M parameters, 8× upsampling) to reproduce the codec's display
 pixels from model-space latents. Saved in ComfyUI's TAESD layout (`taesd_decoder.*` plus FLUX's `vae_scale` /
 `vae_shift`), the file loads through the stock `comfy.sd.VAE` as a real convolutional VAE decoder of the playground
-FLUX (and as `models/vae_approx/taef1_decoder*` for `"reward_decoder": "taesd"`).
+FLUX (decode only: there is no encoder).
 
 Training pairs: latents of world images (codec.to_model_space), blended, blurred, noised and with junk in the 4
 unused channels, so the decoder also sees the soft clean estimates a search scores; target = the codec's decode
