@@ -13,7 +13,9 @@ correlation of the two score vectors and whether the top-1 candidate is the same
   playground the trained playground FLUX (real learned images; playground/harness.py) decoded by the playground VAE
             (the exact pixel codec, 128 px in ComfyUI), caption prompts; rewards whose size is below 128 px
             (CLIP-FlanT5 56 px, and PickScore on tiny random CLIPs built at 64 and 32 px; CLIP score
-            clamps at 0, which ties most of these candidates) are the ones auto shrinks there;
+            clamps at 0, which ties most of these candidates) are the ones auto shrinks there.
+            The playground rows also score with a *learned* reward, a small CNN counter trained at the start
+            (bench/learned_counter.py, ~40 s): a trained image model at 64 px whose ranking follows content.
   playground + learned decoder  the same candidates decoded by the learned TAESD-architecture decoder of the
             playground latent (playground/train_decoder.py, through the stock comfy.sd.VAE): a trained
             convolutional decoder, as a real VAE is.
@@ -108,7 +110,7 @@ def tiny_world(env, rw, px, n_groups, per, steps, clip_dirs):
     return rows
 
 
-def playground_world(env, rw, n_groups, per, clip_dirs):
+def playground_world(env, rw, n_groups, per, clip_dirs, counter_steps):
     import comfy.latent_formats
     import sampling
     from playground.comfy_glue import PlaygroundVAE, load_learned_vae
@@ -123,7 +125,11 @@ def playground_world(env, rw, n_groups, per, clip_dirs):
         groups.append(res.candidates)
         prompts.append(world.caption(case[0]))
     d = clip_dirs["tiny"]
-    rewards = (("VQAScore CLIP-FlanT5", rw.load_reward("vqascore", d / "tiny-clip-flant5")),
+    import learned_counter
+    net, counter = learned_counter.train(world, steps=counter_steps)
+    print(f"  learned counter: {counter}", flush=True)
+    rewards = (("learned counter (64 px)", learned_counter.reward(rw, world, net)),
+               ("VQAScore CLIP-FlanT5", rw.load_reward("vqascore", d / "tiny-clip-flant5")),
                ("PickScore (64 px tiny)", rw.load_reward("pickscore", clip_dirs["clip64"])),
                ("PickScore (32 px tiny)", rw.load_reward("pickscore", clip_dirs["clip32"])),
                ("CLIP score (224 px)", rw.load_reward("clip_score", d / "tiny-clip")))
@@ -132,6 +138,8 @@ def playground_world(env, rw, n_groups, per, clip_dirs):
     for name, vae in (("playground", PlaygroundVAE()), ("playground + learned decoder", load_learned_vae())):
         for label, r in rewards:
             rows.append({"world": name, "px": 128, **agreement(label, r, groups, vae, patcher, env.glue, prompts)})
+            if label.startswith("learned counter"):
+                rows[-1]["counter"] = counter
     return rows
 
 
@@ -142,10 +150,11 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="*", default=[256, 512], help="tiny-world sizes (none: playground only)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--no-playground", action="store_true")
+    ap.add_argument("--counter-steps", type=int, default=1500, help="training steps of the learned counter (40 s)")
     ap.add_argument("--smoke", action="store_true", help="2 groups of 4 candidates, 128 px + playground (CI)")
     a = ap.parse_args()
     if a.smoke:
-        a.groups, a.per_group, a.sizes, a.steps = 2, 4, [128], 2
+        a.groups, a.per_group, a.sizes, a.steps, a.counter_steps = 2, 4, [128], 2, 30
     env = ce.ComfyEnv(threads=1)
     rw = env.rw
     sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
@@ -158,7 +167,7 @@ def main():
         rows += tiny_world(env, rw, px, n, a.per_group, a.steps, dirs)
         print(f"  tiny {px}px done", flush=True)
     if not a.no_playground:
-        rows += playground_world(env, rw, a.groups, a.per_group, dirs)
+        rows += playground_world(env, rw, a.groups, a.per_group, dirs, a.counter_steps)
     res = {"machine": env.machine(), "rows": rows, "command": "bench/reward_agreement.py " + " ".join(sys.argv[1:])}
     ce.save("reward_agreement", res)
     print(f"machine: {res['machine']}")

@@ -2,8 +2,9 @@
 version, seconds) in a subprocess, so a refactor that breaks a bench fails the suite instead of `make bench`.
 
 Discovery is automatic: a new bench script is covered without editing this file (it must accept --smoke).
-bench/comfy_env.py and bench/search_problems.py are libraries (no `__main__`) and are exercised through the
-benches that import them. The smoke runs write where --quick does (bench/results/, output/bench/)."""
+bench/comfy_env.py, bench/search_problems.py and bench/learned_counter.py are libraries (no `__main__`) and are
+exercised through the benches that import them. The smoke runs write where --quick does (bench/results/,
+output/bench/)."""
 import os
 import re
 import subprocess
@@ -33,7 +34,7 @@ def test_discovery_finds_the_benches():
                  "reward_per_nfe.py", "memory.py", "gpu_bench.py", "search_curves.py", "playground.py",
                  "reward_agreement.py", "cost_per_nfe.py"):
         assert name in SCRIPTS, f"bench/{name} not discovered (found {SCRIPTS})"
-    for lib in ("comfy_env.py", "search_problems.py"):
+    for lib in ("comfy_env.py", "search_problems.py", "learned_counter.py"):
         assert lib not in SCRIPTS
 
 

@@ -126,3 +126,26 @@ def test_training_smoke_lowers_the_loss_reproducibly(tmp_path):
     assert runs[0]["final_loss_mean_last_100"] < runs[0]["first_loss"]
     assert runs[0]["steps_run"] == 12 and runs[0]["command"].endswith("--steps 12 --batch 4 --crop 4 --lr 1e-2 "
                                                                        "--threads 1 --out " + str(tmp_path / "a"))
+
+
+def test_the_benches_learned_counter_rewards_the_right_counts(pg):
+    """bench/learned_counter.py (the agreement bench's learned reward): after a short training its −RSS is higher for
+    a picture's own caption than for the same caption with one count changed, and it declares its 64 px input."""
+    import importlib
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("learned_counter", os.path.join(ROOT, "bench", "learned_counter.py"))
+    learned_counter = importlib.util.module_from_spec(spec)      # not via sys.path: bench/playground.py would shadow
+    spec.loader.exec_module(learned_counter)                     # the playground package for later tests
+    world = pg["world"]
+    net, stats = learned_counter.train(world, steps=300)
+    assert stats["held_out_mse"] < 0.5
+    reward = learned_counter.reward(importlib.import_module("comfyui_flowsearch.rewards"), world, net)
+    assert reward.input_size == 64
+    rng = np.random.default_rng(5)
+    groups, imgs = world.batch(rng, 16)
+    img = torch.from_numpy(imgs).repeat_interleave(4, 1).repeat_interleave(4, 2)    # the 128 px display
+    right = reward(img, [world.caption(g) for g in groups])
+    wrong_groups = [[world.Group(g[0].count % 6 + 1, g[0].colour, g[0].shape), *g[1:]] for g in groups]
+    wrong = reward(img, [world.caption(g) for g in wrong_groups])
+    assert right.shape == (16,) and bool((right <= 0).all())
+    assert int((right > wrong).sum()) >= 14
