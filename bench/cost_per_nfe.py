@@ -61,11 +61,9 @@ def playground_world(env):
     """The playground FLUX, its caption's conditioning and the learned decoder, as ComfyUI objects."""
     import importlib
     glue = importlib.import_module("comfyui_flowsearch.playground.comfy_glue")
-    codec = importlib.import_module("comfyui_flowsearch.playground.codec")
-    world = importlib.import_module("comfyui_flowsearch.playground.world")
-    ctx, pooled = codec.encode_groups(world.parse_caption(PG_CAPTION))
+    clip = glue.load_clip()                                   # the Playground Loader's CLIP, as CLIPTextEncode uses it
     return types.SimpleNamespace(name="playground", model=glue.load_model(glue.weights_path(
-        "playground_flux.safetensors")), cond=[[ctx[None], {"pooled_output": pooled[None]}]],
+        "playground_flux.safetensors")), cond=clip.encode_from_tokens_scheduled(clip.tokenize(PG_CAPTION)),
         vae=glue.load_learned_vae(), prompt=PG_CAPTION, interpolant="linear", sn=env.sn, glue=env.glue)
 
 
@@ -76,14 +74,14 @@ def reward_folder(tiny, folder, tmp):
     return tiny / folder
 
 
-def run_plan(worlds, rw, tiny, plan, seeds, tmp):
+def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs):
     name = "playground" if plan.startswith("playground:") else "tiny"
     env = worlds[name]
     kind, folder, px, budget, steps = plan.split(":")[-5:]
     px, budget, steps = int(px), int(budget), int(steps)
     reward = rw.load_reward(kind, reward_folder(tiny, folder, tmp))
     rows = []
-    for label, mb, opts, before in CONFIGS:
+    for label, mb, opts, before in configs:
         per = []
         if seeds > 1:
             one_search(env, reward, px, budget, steps, 0, mb, opts, before)  # warm-up (and the layout probe)
@@ -134,8 +132,7 @@ def main():
     a = ap.parse_args()
     if a.smoke:
         a.seeds, a.plans = 1, ["vqascore:tiny-clip-flant5:128:12:4", "playground:pickscore:tiny-clip-64:128:12:4"]
-    if a.explicit:
-        CONFIGS.append((f"ours {a.explicit}px", 0, {"reward_resolution": a.explicit}, False))
+    configs = CONFIGS + ([(f"ours {a.explicit}px", 0, {"reward_resolution": a.explicit}, False)] if a.explicit else [])
     env = ce.ComfyEnv(threads=a.threads)
     sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
     import tiny_rewards
@@ -146,7 +143,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="flowsearch_cost_")
     rows = []
     for plan in a.plans:
-        rows += run_plan(worlds, env.rw, tiny, plan, a.seeds, tmp)
+        rows += run_plan(worlds, env.rw, tiny, plan, a.seeds, tmp, configs)
     summary = []
     for plan in a.plans:
         by = {r["config"]: r for r in rows if r["plan"] == plan}

@@ -47,13 +47,6 @@ def spearman(a, b):
     return float((ra * rb).sum() / den) if den > 0 else 1.0
 
 
-def tiny_clip_at(size, out):
-    """A tiny random CLIP whose processor works at `size` px, saved as a transformers folder (real loader path)."""
-    sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
-    import tiny_rewards
-    return tiny_rewards.clip_at_size(size, out)
-
-
 def decoders(glue, vae, patcher, size):
     full = glue.LatentDecoder(vae, patcher, reward_resolution="full")
     auto = glue.LatentDecoder(vae, patcher, reward_resolution="auto", input_size=size)
@@ -160,7 +153,8 @@ def main():
     sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
     import tiny_rewards
     tmp = tempfile.mkdtemp(prefix="flowsearch_agreement_")
-    dirs = {"tiny": tiny_rewards.tiny_rewards_dir(), "clip64": tiny_clip_at(64, tmp), "clip32": tiny_clip_at(32, tmp)}
+    dirs = {"tiny": tiny_rewards.tiny_rewards_dir(), "clip64": tiny_rewards.clip_at_size(64, tmp),
+            "clip32": tiny_rewards.clip_at_size(32, tmp)}
     rows = []
     for px in a.sizes:
         n = a.groups if px <= 256 else max(2, a.groups // 2)

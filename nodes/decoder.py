@@ -152,7 +152,8 @@ class LatentDecoder:
 
 
 def spearman(a, b):
-    """Spearman rank correlation of two score vectors (ties broken by position); 1.0 when one is constant."""
+    """Spearman rank correlation of two score vectors; ties are broken by position (so two constant vectors give
+    1.0: RankingCheck's tie rule), and a single candidate gives 1.0."""
     ra, rb = (v.argsort(stable=True).argsort().double() for v in (a, b))
     ra, rb = ra - ra.mean(), rb - rb.mean()
     den = float(ra.norm() * rb.norm())

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import codec, world  # pure torch / numpy (no ComfyUI)
+
 FILE = "playground_taesd_decoder.safetensors"
 
 
@@ -55,14 +57,12 @@ def build_decoder(seed):
 
 def target_pixels(z):
     """The codec's display decode of model-space latents [B, 16, h, w] → [B, 3, 8h, 8w] in [0, 1]."""
-    from . import codec
     x = F.interpolate(codec.from_model_space(z), scale_factor=codec.DISPLAY, mode="nearest")
     return ((x + 1) / 2).clamp(0, 1)
 
 
 def training_latents(rng, n):
     """n model-space latents [n, 16, 16, 16]: world images, soft blends of them, blurs, noise, junk channels."""
-    from . import codec, world
     _, imgs = world.batch(rng, 3 * n)
     z = codec.to_model_space(torch.from_numpy(imgs)).view(3, n, 16, 16, 16)
     w = torch.from_numpy(rng.dirichlet([0.5, 0.5, 0.5], size=n).astype(np.float32)).T
@@ -106,27 +106,16 @@ def psnr(dec, z):
 
 def state_dict(dec):
     """ComfyUI's TAESD file layout: taesd_decoder.* and FLUX's latent scale/shift (comfy.latent_formats.Flux)."""
-    from . import codec
     sd = {f"taesd_decoder.{k}": v.detach().half().contiguous() for k, v in dec.state_dict().items()}
     sd["vae_scale"] = torch.tensor(codec.FLUX_SCALE)
     sd["vae_shift"] = torch.tensor(codec.FLUX_SHIFT)
     return sd
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    from .comfy_boot import boot
-    boot("cpu")
-    from safetensors.torch import save_file
-    dec = build_decoder(args.seed)
+def fit(dec, args):
+    """The training loop: Adam with lr_at's schedule on L1 + MSE, gradients clipped at 1. → per-step losses."""
     opt = torch.optim.Adam(dec.parameters(), lr=args.lr)
-    held = training_latents(np.random.default_rng([args.seed, 999]), 32)
-    clean = torch.from_numpy(__import__("playground.world", fromlist=["batch"]).batch(
-        np.random.default_rng([args.seed, 998]), 32)[1])
-    from . import codec
-    held_clean = codec.to_model_space(clean)
-    t0, log, first = time.time(), [], None
+    t0, log = time.time(), []
     for step in range(args.steps):
         rng = np.random.default_rng([args.seed, step])
         zc, y = crops(rng, training_latents(rng, args.batch), args.crop)
@@ -138,27 +127,45 @@ def main(argv=None):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dec.parameters(), 1.0)
         opt.step()
-        first = loss.item() if first is None else first
         log.append(loss.item())
         if step % 100 == 0 or step == args.steps - 1:
-            print(f"step {step} loss {loss.item():.5f} ({time.time() - t0:.0f} s)", flush=True)
+            print(f"step {step} loss {log[-1]:.5f} ({time.time() - t0:.0f} s)", flush=True)
         if args.max_minutes and time.time() - t0 > 60 * args.max_minutes:
             print(f"stopping at step {step}: --max-minutes", flush=True)
             break
     dec.eval()
-    manifest = {"command": "python -m playground.train_decoder " + " ".join(sys.argv[1:] if argv is None else argv),
-                "seed": args.seed, "steps_run": len(log), "batch": args.batch, "crop": args.crop, "lr": args.lr,
-                "first_loss": first, "final_loss_mean_last_100": float(np.mean(log[-100:])),
-                "psnr_db_clean_images": psnr(dec, held_clean), "psnr_db_training_mix": psnr(dec, held),
-                "parameters": sum(p.numel() for p in dec.parameters()), "wall_seconds": round(time.time() - t0),
-                "architecture": "comfy.taesd.taesd.Decoder(latent_channels=16)", "dtype": "float16"}
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, FILE)
+    return log
+
+
+def save(dec, manifest, out):
+    """The fp16 decoder file and decoder_manifest.json (with the file's sha256) in `out`."""
+    from safetensors.torch import save_file
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, FILE)
     save_file(state_dict(dec), path, metadata={"flowsearch_playground_decoder": "1"})
     with open(path, "rb") as f:
         manifest["files"] = {FILE: {"sha256": hashlib.sha256(f.read()).hexdigest(), "bytes": os.path.getsize(path)}}
-    with open(os.path.join(args.out, "decoder_manifest.json"), "w") as f:
+    with open(os.path.join(out, "decoder_manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from .comfy_boot import boot
+    boot("cpu")
+    dec = build_decoder(args.seed)
+    held = training_latents(np.random.default_rng([args.seed, 999]), 32)
+    held_clean = codec.to_model_space(torch.from_numpy(world.batch(np.random.default_rng([args.seed, 998]), 32)[1]))
+    t0 = time.time()
+    log = fit(dec, args)
+    manifest = {"command": "python -m playground.train_decoder " + " ".join(sys.argv[1:] if argv is None else argv),
+                "seed": args.seed, "steps_run": len(log), "batch": args.batch, "crop": args.crop, "lr": args.lr,
+                "first_loss": log[0], "final_loss_mean_last_100": float(np.mean(log[-100:])),
+                "psnr_db_clean_images": psnr(dec, held_clean), "psnr_db_training_mix": psnr(dec, held),
+                "parameters": sum(p.numel() for p in dec.parameters()), "wall_seconds": round(time.time() - t0),
+                "architecture": "comfy.taesd.taesd.Decoder(latent_channels=16)", "dtype": "float16"}
+    save(dec, manifest, args.out)
     print(json.dumps(manifest, indent=1))
     return manifest
 
