@@ -1,8 +1,8 @@
 """A small *learned* reward for the playground, trained in seconds: a CNN that counts the six object types on 64 px
 world pictures; reward = −RSS of its counts against the caption's (the paper's counting reward, with a learned
-counter). Bench-only (bench/reward_agreement.py): it is a trained image model whose processor works at 64 px, so
-"auto" decodes the playground's 128 px pictures at 64 px for it, and its ranking is driven by content (counts),
-not by the random features of the tiny CLIPs. Library module: no __main__."""
+counter; RSS as playground/counter.py defines it). Bench-only (bench/reward_agreement.py): it is a trained image
+model whose processor works at 64 px, so "auto" decodes the playground's 128 px pictures at 64 px for it, and its
+ranking is driven by content (counts), not by the random features of the tiny CLIPs. Library module: no __main__."""
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -63,15 +63,17 @@ def train(world, steps=1500, seed=1, batch=32):
                  "held_out_exact": float((p.round() == y).all(1).float().mean())}
 
 
-def reward(rw, world, net):
-    """The counter as a pack Reward (rewards.base.Reward): input_size 64, −RSS against the prompt's counts."""
+def reward(rw, world, counter, net):
+    """The counter as a pack Reward (rewards.base.Reward): input_size 64; −RSS over the caption's types, the
+    playground's own definition (playground/counter.py `rss`), on the net's counts."""
 
     class LearnedCountReward(rw.Reward):
         name, needs_prompt, input_size, score_range = "learned_count", True, SIZE, (-36.0, 0.0)
 
         def _score(self, x, prompts, **kw):
             x = x if x.shape[-1] == SIZE and x.shape[-2] == SIZE else F.interpolate(x, size=(SIZE, SIZE), mode="area")
-            want = torch.stack([counts(world, world.parse_caption(p)) for p in prompts]).to(x)
-            return -((net(x) - want) ** 2).sum(1)
+            pred = net(x)
+            return -torch.stack([counter.rss(dict(zip(world.TYPES, p)), world.parse_caption(q))
+                                 for p, q in zip(pred, prompts)])
 
     return LearnedCountReward()

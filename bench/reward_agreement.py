@@ -39,17 +39,9 @@ TINY = [("CLIP score", "clip_score", "tiny-clip"), ("PickScore", "pickscore", "t
 PROMPT = "a photo of a red cat"
 
 
-def spearman(a, b):
-    ra = a.argsort().argsort().double()
-    rb = b.argsort().argsort().double()
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    den = (ra.norm() * rb.norm()).item()
-    return float((ra * rb).sum() / den) if den > 0 else 1.0
-
-
-def decoders(glue, vae, patcher, size):
-    full = glue.LatentDecoder(vae, patcher, reward_resolution="full")
-    auto = glue.LatentDecoder(vae, patcher, reward_resolution="auto", input_size=size)
+def decoders(dec, vae, patcher, size):
+    full = dec.LatentDecoder(vae, patcher, reward_resolution="full")
+    auto = dec.LatentDecoder(vae, patcher, reward_resolution="auto", input_size=size)
     return full, auto
 
 
@@ -64,9 +56,10 @@ def decoded(dec, g, key):
     return _CACHE[key]
 
 
-def agreement(label, reward, groups, vae, patcher, glue, prompts):
-    """Per group of candidate latents: Spearman(full, auto scores) and top-1 agreement."""
-    full, auto = decoders(glue, vae, patcher, reward.input_size)
+def agreement(label, reward, groups, vae, patcher, dec, prompts):
+    """Per group of candidate latents: Spearman(full, auto scores) and top-1 agreement. `dec` is the node's decoder
+    module (nodes/decoder.py): its LatentDecoder decodes, its spearman is the one the runtime check uses."""
+    full, auto = decoders(dec, vae, patcher, reward.input_size)
     h, w = groups[0].shape[-2:]
     size = tuple(auto.reward_size(h, w))
     row = {"reward": label, "input_size": reward.input_size, "latent": [h, w], "auto_latent": list(size),
@@ -78,7 +71,7 @@ def agreement(label, reward, groups, vae, patcher, glue, prompts):
         for i, (g, p) in enumerate(zip(groups, prompts)):
             a = reward(decoded(full, g, (id(vae), h, w, i)), p).double()
             b = reward(decoded(auto, g, (id(vae), h, w, i) + size), p).double()
-            rho.append(spearman(a, b))
+            rho.append(dec.spearman(a, b))
             top.append(int(a.argmax()) == int(b.argmax()))
     return {**row, "spearman": sum(rho) / len(rho), "spearman_min": min(rho), "top1": sum(top) / len(top),
             "decode_pixels": size[0] * size[1] / (h * w)}
@@ -90,16 +83,16 @@ def tiny_world(env, rw, px, n_groups, per, steps, clip_dirs):
         res = env.search_only("bon", budget=per * steps, px=px, reward=env.reward("brightness"), seed=100 + g,
                               steps=steps, options={"n": per})
         groups.append(res.candidates)
-    d = clip_dirs["tiny"]
+    d, dec = clip_dirs["tiny"], env.ip.node_module("decoder")
     rows = []
     for label, kind, folder in TINY:
         r = rw.load_reward(kind, d / folder)
-        rows.append({"world": "tiny", "px": px, **agreement(label, r, groups, env.vae, env.model, env.glue,
+        rows.append({"world": "tiny", "px": px, **agreement(label, r, groups, env.vae, env.model, dec,
                                                             [PROMPT] * len(groups))})
     r = rw.CompositeReward([(rw.load_reward("clip_score", d / "tiny-clip"), 1.0),
                             (rw.load_reward("vqascore", d / "tiny-clip-flant5"), 1.0)])
     rows.append({"world": "tiny", "px": px, **agreement("CLIP + CLIP-FlanT5 (composite)", r, groups, env.vae,
-                                                        env.model, env.glue, [PROMPT] * len(groups))})
+                                                        env.model, dec, [PROMPT] * len(groups))})
     return rows
 
 
@@ -108,7 +101,7 @@ def playground_world(env, rw, n_groups, per, clip_dirs, counter_steps):
     import sampling
     from playground.comfy_glue import PlaygroundVAE, load_learned_vae
     from playground.harness import SETTINGS, Playground, cases
-    from playground import world
+    from playground import counter as pg_counter, world
     pg = Playground()
     patcher = types.SimpleNamespace(model=types.SimpleNamespace(latent_format=comfy.latent_formats.Flux()))
     groups, prompts = [], []
@@ -121,16 +114,16 @@ def playground_world(env, rw, n_groups, per, clip_dirs, counter_steps):
     import learned_counter
     net, counter = learned_counter.train(world, steps=counter_steps)
     print(f"  learned counter: {counter}", flush=True)
-    rewards = (("learned counter (64 px)", learned_counter.reward(rw, world, net)),
+    rewards = (("learned counter (64 px)", learned_counter.reward(rw, world, pg_counter, net)),
                ("VQAScore CLIP-FlanT5", rw.load_reward("vqascore", d / "tiny-clip-flant5")),
                ("PickScore (64 px tiny)", rw.load_reward("pickscore", clip_dirs["clip64"])),
                ("PickScore (32 px tiny)", rw.load_reward("pickscore", clip_dirs["clip32"])),
                ("CLIP score (224 px)", rw.load_reward("clip_score", d / "tiny-clip")))
-    rows = []
+    rows, dec = [], env.ip.node_module("decoder")
     # the exact pixel codec, and the learned TAESD-architecture decoder of the same latent (a real conv decoder)
     for name, vae in (("playground", PlaygroundVAE()), ("playground + learned decoder", load_learned_vae())):
         for label, r in rewards:
-            rows.append({"world": name, "px": 128, **agreement(label, r, groups, vae, patcher, env.glue, prompts)})
+            rows.append({"world": name, "px": 128, **agreement(label, r, groups, vae, patcher, dec, prompts)})
             if label.startswith("learned counter"):
                 rows[-1]["counter"] = counter
     return rows

@@ -139,7 +139,8 @@ def test_the_benches_learned_counter_rewards_the_right_counts(pg):
     world = pg["world"]
     net, stats = learned_counter.train(world, steps=300)
     assert stats["held_out_mse"] < 0.5
-    reward = learned_counter.reward(importlib.import_module("comfyui_flowsearch.rewards"), world, net)
+    reward = learned_counter.reward(importlib.import_module("comfyui_flowsearch.rewards"), world,
+                                    importlib.import_module("comfyui_flowsearch.playground.counter"), net)
     assert reward.input_size == 64
     rng = np.random.default_rng(5)
     groups, imgs = world.batch(rng, 16)
