@@ -1,15 +1,23 @@
 """Cost per NFE and final reward: the official code's profile vs ours with "reward_resolution" auto and full (issue 13).
 
     .build/venv/bin/python bench/cost_per_nfe.py [--seeds 8] [--plans vqascore:tiny-clip-flant5:256:40:10 ...]
-    .build/venv/bin/python bench/cost_per_nfe.py --smoke     # 1 seed, two small plans, 12 NFE (seconds; CI)
+    .build/venv/bin/python bench/cost_per_nfe.py --smoke     # 1 seed, three small plans, 10-12 NFE (~45 s; CI)
+    .build/venv/bin/python bench/cost_per_nfe.py --plans playground-ae:pickscore:tiny-clip-64:128:100:10 \
+        --force-route 1 0 --configs official,forced\ 1,forced\ 0     # what skipping the check would give
 
-Rows per plan ([playground:]reward kind : tiny reward folder : px : nfe_budget : steps), RBF through the FlowSearch
-node, tiny random reward through its real loader. Two worlds:
+Rows per plan ([playground:|playground-ae:]reward kind : tiny reward folder : px : nfe_budget : steps), RBF through the FlowSearch
+node, tiny random reward through its real loader. Three worlds:
   tiny        the tiny FLUX h64 + 16-channel random TAESD, one text prompt (the "vp" interpolant);
   playground  the trained playground FLUX + the *learned* TAESD-architecture decoder of its latent
               (playground/train_decoder.py, loaded by the stock comfy.sd.VAE), a three-group caption, the
               playground's linear path. Folder "tiny-clip-<N>" is a tiny random CLIP whose processor works at N px
               (tests/fixtures/tiny_rewards.py clip_at_size), so auto decodes the 128 px pictures at N px.
+  playground-ae  the same FLUX and caption with a decoder that costs what FLUX's own does: the exact codec's
+              pictures, computed after running the FLUX autoencoder's decoder (its real architecture, random
+              weights, through comfy.sd.VAE; output discarded) on the same latent: a *cost stand-in* for
+              ae.safetensors. Here "ours auto" adds {"reward_decoder": "taesd"} with the learned decoder written as
+              models/vae_approx/taef1_decoder.safetensors (ComfyUI's TAESD class), the pair's cheap decoder, as
+              taef1 is for FLUX; the ranking check then measures TAESD against the exact pictures.
   official   the official code's cost profile: one batch-1, full-size, contiguous decode per NFE (max_batch 1,
              "reward_resolution": "full", the memory-policy call before every decode)
   ours auto  the node's defaults (batched, probed CPU layout, "reward_resolution": "auto")
@@ -54,7 +62,8 @@ def timed_decode_shapes(env):
 
 def tiny_world(env):
     return types.SimpleNamespace(name="tiny", model=env.model, cond=env.cond, vae=env.vae, prompt=PROMPT,
-                                 interpolant="vp", sn=env.sn, glue=env.glue)
+                                 interpolant="vp", sn=env.sn, glue=env.glue,
+                                 dec=env.ip.node_module("decoder"))
 
 
 def playground_world(env):
@@ -64,7 +73,47 @@ def playground_world(env):
     clip = glue.load_clip()                                   # the Playground Loader's CLIP, as CLIPTextEncode uses it
     return types.SimpleNamespace(name="playground", model=glue.load_model(glue.weights_path(
         "playground_flux.safetensors")), cond=clip.encode_from_tokens_scheduled(clip.tokenize(PG_CAPTION)),
-        vae=glue.load_learned_vae(), prompt=PG_CAPTION, interpolant="linear", sn=env.sn, glue=env.glue)
+        vae=glue.load_learned_vae(), prompt=PG_CAPTION, interpolant="linear", sn=env.sn, glue=env.glue,
+        dec=env.ip.node_module("decoder"))
+
+
+def playground_ae_world(env, pg, tmp):
+    """The playground with the FLUX-AE cost stand-in as its VAE and the learned decoder as ComfyUI's TAESD file."""
+    import importlib
+    import folder_paths
+    import gpu_bench
+    glue = importlib.import_module("comfyui_flowsearch.playground.comfy_glue")
+    ae = gpu_bench.flux_vae("cpu")
+
+    class AECostVAE(glue.PlaygroundVAE):
+        """The exact codec's pictures at the compute of the FLUX autoencoder's decoder (run, output discarded)."""
+
+        def decode(self, samples_in, *a, **k):
+            ae.decode(samples_in)
+            return super().decode(samples_in, *a, **k)
+
+    approx = os.path.join(tmp, "vae_approx")
+    os.makedirs(approx, exist_ok=True)
+    glue.save_taesd_preview_file(os.path.join(approx, "taef1_decoder.safetensors"))
+    folder_paths.add_model_folder_path("vae_approx", approx, is_default=True)
+    return types.SimpleNamespace(**{**vars(pg), "name": "playground-ae", "vae": AECostVAE(),
+                                    "auto_options": {"reward_decoder": "taesd"}})
+
+
+@ce.contextlib.contextmanager
+def forced_route(dec, k):
+    """Bench-only experiment: the ranking check still measures every route but then uses route k as if it had passed
+    (what the search would return if the check were skipped)."""
+    real = dec.RankingCheck._decide
+
+    def decide(self, labels):
+        real(self, labels)
+        self.choice, self.result = k, {**self.result, "kept": True, "forced": k}
+    dec.RankingCheck._decide = decide
+    try:
+        yield
+    finally:
+        dec.RankingCheck._decide = real
 
 
 def reward_folder(tiny, folder, tmp):
@@ -75,19 +124,21 @@ def reward_folder(tiny, folder, tmp):
 
 
 def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs):
-    name = "playground" if plan.startswith("playground:") else "tiny"
+    name = plan.split(":")[0] if plan.startswith("playground") else "tiny"
     env = worlds[name]
     kind, folder, px, budget, steps = plan.split(":")[-5:]
     px, budget, steps = int(px), int(budget), int(steps)
     reward = rw.load_reward(kind, reward_folder(tiny, folder, tmp))
     rows = []
     for label, mb, opts, before in configs:
+        if label == "ours auto" or label.startswith("forced"):
+            opts = {**opts, **getattr(env, "auto_options", {})}
         per = []
         if seeds > 1:
             one_search(env, reward, px, budget, steps, 0, mb, opts, before)  # warm-up (and the layout probe)
         for seed in range(seeds):
             per.append(one_search(env, reward, px, budget, steps, seed, mb, opts, before))
-        rows.append({"plan": plan, "world": name, "reward_kind": kind, "input_size": reward.input_size, "px": px,
+        rows.append({"plan": plan, "world": name, "options": opts, "reward_kind": kind, "input_size": reward.input_size, "px": px,
                      "budget": budget, "config": label, "s_per_nfe": ce.median([p["s_per_nfe"] for p in per]),
                      "ranking_check": [p["ranking_check"] for p in per],
                      "reward_mean": sum(p["reward"] for p in per) / len(per), "rewards": [p["reward"] for p in per]})
@@ -97,9 +148,11 @@ def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs):
 
 
 def one_search(env, reward, px, budget, steps, seed, max_batch, options, before):
-    """One node run: s/NFE without the node's final decodes (the last 2 decode calls: best image, candidates)."""
+    """One node run: s/NFE without the node's final decodes (the last 2 decode calls: best image, candidates).
+    before: True = the official profile's glue; an int k = the check's route k forced (forced_route)."""
     calls, dec = timed_decode_shapes(env)
-    ctx = ce.before_fixes(env.glue) if before else ce.contextlib.nullcontext()
+    ctx = (forced_route(env.dec, before) if before is not True and before is not False else
+           ce.before_fixes(env.glue) if before else ce.contextlib.nullcontext())
     latent = {"samples": torch.zeros(1, 16, px // 8, px // 8)}
     env.vae.decode = dec
     try:
@@ -127,26 +180,38 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--explicit", type=int, default=0, help="also a row with an explicit reward_resolution of this "
                                                              "many px (the user's call: no ranking check)")
-    ap.add_argument("--smoke", action="store_true", help="1 seed, 12 NFE in 4 steps: 128 px CLIP-FlanT5 (tiny) and "
-                                                             "64 px PickScore on the playground (CI)")
+    ap.add_argument("--force-route", type=int, nargs="*", default=[],
+                    help="also rows with the ranking check's route K forced (experiment: the reward a skipped check "
+                         "would give; routes are the TAESD ones in world playground-ae: 0 = reward size, 1 = full latent)")
+    ap.add_argument("--configs", default="", help="comma-separated config labels to run (default: all)")
+    ap.add_argument("--smoke", action="store_true", help="1 seed, 10-12 NFE in 4 steps: 128 px CLIP-FlanT5 (tiny), "
+                                                             "64 px PickScore on the playground and playground-ae (CI)")
     a = ap.parse_args()
     if a.smoke:
-        a.seeds, a.plans = 1, ["vqascore:tiny-clip-flant5:128:12:4", "playground:pickscore:tiny-clip-64:128:12:4"]
+        a.seeds, a.plans = 1, ["vqascore:tiny-clip-flant5:128:12:4", "playground:pickscore:tiny-clip-64:128:12:4",
+                               "playground-ae:pickscore:tiny-clip-64:128:10:4"]
     configs = CONFIGS + ([(f"ours {a.explicit}px", 0, {"reward_resolution": a.explicit}, False)] if a.explicit else [])
+    configs += [(f"forced {k}", 0, {}, k) for k in a.force_route]
+    if a.configs:
+        configs = [c for c in configs if c[0] in a.configs.split(",")]
     env = ce.ComfyEnv(threads=a.threads)
     sys.path.insert(0, str(Path(ce.ROOT) / "tests" / "fixtures"))
     import tiny_rewards
     tiny = tiny_rewards.tiny_rewards_dir()
     worlds = {"tiny": tiny_world(env)}
-    if any(p.startswith("playground:") for p in a.plans):
-        worlds["playground"] = playground_world(env)
     tmp = tempfile.mkdtemp(prefix="flowsearch_cost_")
+    if any(p.startswith("playground") for p in a.plans):
+        worlds["playground"] = playground_world(env)
+    if any(p.startswith("playground-ae:") for p in a.plans):
+        worlds["playground-ae"] = playground_ae_world(env, worlds["playground"], tmp)
     rows = []
     for plan in a.plans:
         rows += run_plan(worlds, env.rw, tiny, plan, a.seeds, tmp, configs)
     summary = []
     for plan in a.plans:
         by = {r["config"]: r for r in rows if r["plan"] == plan}
+        if not {"official", "ours auto", "ours full"} <= set(by):
+            continue
         full = by["ours full"]["reward_mean"]
         summary.append({"plan": plan, "speedup_vs_official": by["official"]["s_per_nfe"] / by["ours auto"]["s_per_nfe"],
                         "speedup_full_vs_official": by["official"]["s_per_nfe"] / by["ours full"]["s_per_nfe"],

@@ -19,6 +19,10 @@ correlation of the two score vectors and whether the top-1 candidate is the same
   playground + learned decoder  the same candidates decoded by the learned TAESD-architecture decoder of the
             playground latent (playground/train_decoder.py, through the stock comfy.sd.VAE): a trained
             convolutional decoder, as a real VAE is.
+  playground, TAESD route  the exact codec as the VAE, and the reward's copy through `"reward_decoder": "taesd"`:
+            ComfyUI's comfy.taesd with the learned decoder written as models/vae_approx/taef1_decoder.safetensors
+            (a cheaper decoder of the real latent, as taef1 is of FLUX's), at auto size and at the full latent
+            (the check's two TAESD routes, cheapest first).
 Target: mean Spearman ≥ 0.95 and the same top-1 in ≥ 90 % of groups. Prints the table last; writes
 bench/results/reward_agreement.json."""
 import argparse
@@ -39,42 +43,51 @@ TINY = [("CLIP score", "clip_score", "tiny-clip"), ("PickScore", "pickscore", "t
 PROMPT = "a photo of a red cat"
 
 
-def decoders(dec, vae, patcher, size):
-    full = dec.LatentDecoder(vae, patcher, reward_resolution="full")
-    auto = dec.LatentDecoder(vae, patcher, reward_resolution="auto", input_size=size)
-    return full, auto
+ROUTES = {"vae": ("auto", "vae"), "taesd": ("auto", "taesd"), "taesd full latent": ("full", "taesd")}
 
 
 _CACHE = {}
 
 
-def decoded(dec, g, key):
-    """Decodes memoised per (group, decoded size): every reward of a world scores the same images."""
+def decoded(fn, g, key):
+    """Decodes memoised per (VAE, group, route): every reward of a world scores the same images."""
     if key not in _CACHE:
         with torch.no_grad():
-            _CACHE[key] = dec(g)
+            _CACHE[key] = fn(g)
     return _CACHE[key]
 
 
-def agreement(label, reward, groups, vae, patcher, dec, prompts):
-    """Per group of candidate latents: Spearman(full, auto scores) and top-1 agreement. `dec` is the node's decoder
-    module (nodes/decoder.py): its LatentDecoder decodes, its spearman is the one the runtime check uses."""
-    full, auto = decoders(dec, vae, patcher, reward.input_size)
+def agreement(label, reward, groups, vae, patcher, dec, prompts, route="vae"):
+    """Per group of candidate latents: Spearman(full-size, cheap-route scores) and top-1 agreement. `dec` is the
+    node's decoder module (nodes/decoder.py): its LatentDecoder decodes (the cheap route is the first of its
+    `routes`, what the runtime check tries first), its spearman is the one the check uses. route: "vae" = the
+    downsampled latent through the VAE (auto); "taesd" = ComfyUI's TAESD at auto size; "taesd full latent"."""
+    full = dec.LatentDecoder(vae, patcher, reward_resolution="full")
+    resolution, decoder = ROUTES[route]
+    cheap = dec.LatentDecoder(vae, patcher, reward_resolution=resolution, input_size=reward.input_size,
+                              reward_decoder=decoder)
     h, w = groups[0].shape[-2:]
-    size = tuple(auto.reward_size(h, w))
-    row = {"reward": label, "input_size": reward.input_size, "latent": [h, w], "auto_latent": list(size),
+    routes = cheap.routes(h, w)
+    row = {"reward": label, "input_size": reward.input_size, "latent": [h, w], "route": route,
            "groups": len(groups), "candidates": sum(g.shape[0] for g in groups)}
-    if tuple(size) == (h, w):
-        return {**row, "spearman": None, "top1": None, "note": "auto = full size here"}
-    rho, top = [], []
+    if not routes:
+        return {**row, "auto_latent": [h, w], "spearman": None, "top1": None, "note": "auto = full size here"}
+    name, fn = routes[0]
+    size = [int(v) for v in name.split()[-1].split("x")]
+    rho, top, tied = [], [], 0
     with torch.no_grad():
         for i, (g, p) in enumerate(zip(groups, prompts)):
             a = reward(decoded(full, g, (id(vae), h, w, i)), p).double()
-            b = reward(decoded(auto, g, (id(vae), h, w, i) + size), p).double()
+            b = reward(decoded(fn, g, (id(vae), h, w, i, name)), p).double()
+            if bool((a == a[0]).all()):  # one full-size score for the whole group (a clamped reward): no ranking
+                tied += 1
+                continue
             rho.append(dec.spearman(a, b))
             top.append(int(a.argmax()) == int(b.argmax()))
-    return {**row, "spearman": sum(rho) / len(rho), "spearman_min": min(rho), "top1": sum(top) / len(top),
-            "decode_pixels": size[0] * size[1] / (h * w)}
+    row.update(auto_latent=size, decode_pixels=size[0] * size[1] / (h * w), tied_groups=tied)
+    if not rho:
+        return {**row, "spearman": None, "top1": None, "note": "every group tied at full size: nothing measured"}
+    return {**row, "spearman": sum(rho) / len(rho), "spearman_min": min(rho), "top1": sum(top) / len(top)}
 
 
 def tiny_world(env, rw, px, n_groups, per, steps, clip_dirs):
@@ -99,7 +112,7 @@ def tiny_world(env, rw, px, n_groups, per, steps, clip_dirs):
 def playground_world(env, rw, n_groups, per, clip_dirs, counter_steps):
     import comfy.latent_formats
     import sampling
-    from playground.comfy_glue import PlaygroundVAE, load_learned_vae
+    from playground.comfy_glue import PlaygroundVAE, load_learned_vae, save_taesd_preview_file
     from playground.harness import SETTINGS, Playground, cases
     from playground import counter as pg_counter, world
     pg = Playground()
@@ -120,10 +133,18 @@ def playground_world(env, rw, n_groups, per, clip_dirs, counter_steps):
                ("PickScore (32 px tiny)", rw.load_reward("pickscore", clip_dirs["clip32"])),
                ("CLIP score (224 px)", rw.load_reward("clip_score", d / "tiny-clip")))
     rows, dec = [], env.ip.node_module("decoder")
-    # the exact pixel codec, and the learned TAESD-architecture decoder of the same latent (a real conv decoder)
-    for name, vae in (("playground", PlaygroundVAE()), ("playground + learned decoder", load_learned_vae())):
+    # the exact pixel codec, the learned TAESD-architecture decoder of the same latent (a real conv decoder), and
+    # the codec scored through ComfyUI's TAESD route with the learned decoder as models/vae_approx/taef1_decoder
+    import folder_paths
+    approx = tempfile.mkdtemp(prefix="flowsearch_vae_approx_")
+    save_taesd_preview_file(os.path.join(approx, "taef1_decoder.safetensors"))
+    folder_paths.add_model_folder_path("vae_approx", approx, is_default=True)
+    worlds = (("playground", PlaygroundVAE(), "vae"), ("playground + learned decoder", load_learned_vae(), "vae"),
+              ("playground, TAESD route", PlaygroundVAE(), "taesd"),
+              ("playground, TAESD route", PlaygroundVAE(), "taesd full latent"))
+    for name, vae, route in worlds:
         for label, r in rewards:
-            rows.append({"world": name, "px": 128, **agreement(label, r, groups, vae, patcher, dec, prompts)})
+            rows.append({"world": name, "px": 128, **agreement(label, r, groups, vae, patcher, dec, prompts, route)})
             if label.startswith("learned counter"):
                 rows[-1]["counter"] = counter
     return rows
@@ -158,19 +179,24 @@ def main():
     res = {"machine": env.machine(), "rows": rows, "command": "bench/reward_agreement.py " + " ".join(sys.argv[1:])}
     ce.save("reward_agreement", res)
     print(f"machine: {res['machine']}")
-    print(f"{'world':>28} {'px':>4} {'reward':>32} {'size':>5} {'auto':>7} {'grp':>4} {'cand':>5} {'spearman':>8} "
+    print(f"{'world':>28} {'route':>17} {'px':>4} {'reward':>32} {'size':>5} {'auto':>7} {'grp':>4} {'cand':>5} {'spearman':>8} "
           f"{'min':>6} {'top1':>5} {'pixels':>6} verdict")
     for r in rows:
         if r["spearman"] is None:
-            print(f"{r['world']:>28} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} {'full':>7} "
-                  f"{r['groups']:>4} {r['candidates']:>5} {'-':>8} {'-':>6} {'-':>5} {'1':>6} full size")
+            tied = "tied" in r["note"]
+            print(f"{r['world']:>28} {r['route']:>17} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} "
+                  f"{'full' if not tied else str(r['auto_latent'][0] * 8) + 'px':>7} {r['groups']:>4} "
+                  f"{r['candidates']:>5} {'-':>8} {'-':>6} {'-':>5} {'-':>6} "
+                  f"{'all groups tied: nothing measured' if tied else 'full size'}")
             continue
         ok = r["spearman"] >= 0.95 and r["top1"] >= 0.9
-        print(f"{r['world']:>28} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} "
+        print(f"{r['world']:>28} {r['route']:>17} {r['px']:>4} {r['reward']:>32} {str(r['input_size']):>5} "
               f"{r['auto_latent'][0] * 8:>4}px {r['groups']:>4} {r['candidates']:>5} {r['spearman']:>8.3f} "
               f"{r['spearman_min']:>6.3f} {r['top1']:>5.2f} {r['decode_pixels']:>6.3f} "
-              f"{'kept' if ok else 'SHORT of target'}")
-    print("target: mean Spearman >= 0.95 and the same top-1 in >= 90 % of groups (pixels = auto/full decode area)")
+              f"{'kept' if ok else 'SHORT of target'}"
+              f"{' (%d tied groups left out)' % r['tied_groups'] if r['tied_groups'] else ''}")
+    print("target: mean Spearman >= 0.95 and the same top-1 in >= 90 % of groups (pixels = cheap/full latent area; "
+          "groups whose full-size scores are all equal are left out: they measure no ranking)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Decoding clean-estimate latents to IMAGEs: for the reward during a search, and for the node's outputs."""
+import functools
 import math
 import time
 
@@ -21,8 +22,9 @@ class LatentDecoder:
               first (≈ (input_size/side)² of the decode cost).
       "full" or 0   full size.
       N > 0   the latent is area-downsampled so the decoded image's longer side is at most N pixels.
-    reward_decoder "taesd" scores through ComfyUI's tiny TAESD decoder (models/vae_approx) instead of the VAE.
-    check=(reward, prompt): "auto" and "taesd" keep their cheap route only while it keeps the reward's ranking
+    reward_decoder "taesd" scores through ComfyUI's tiny TAESD decoder (models/vae_approx) instead of the VAE: at
+              the reward's size or, under "auto", at the full latent when the smaller one loses the ranking.
+    check=(reward, prompt): "auto" and "taesd" keep a cheap route (`routes`) only if it keeps the reward's ranking
     (RankingCheck, on the search's first candidates); the measured agreement is in docs/performance.md.
     On a CPU VAE the latent layout (channels-last or contiguous) is chosen by a one-time timed probe per VAE
     object and device (cached on the VAE); the two layouts decode identically up to float rounding. Large CPU
@@ -43,6 +45,7 @@ class LatentDecoder:
         checked = self.reward_resolution == "auto" or self.taesd is not None  # an explicit N px is the user's call
         self.ranking = RankingCheck(*check) if check is not None and checked and not differentiable else None
         self.decodes = 0
+        self._routes = {}  # (h, w) → routes()
 
     @property
     def channels_last(self):
@@ -81,23 +84,35 @@ class LatentDecoder:
                              "latents: use the VAE that belongs to the diffusion model (FLUX: ae.safetensors).")
 
     def __call__(self, x0, full=False):
-        """IMAGEs of model-space latents x0: the reward's copy (cheap route), or full size when `full`."""
+        """IMAGEs of model-space latents x0: the reward's copy (a cheap route), or full size when `full`."""
         self.decodes += x0.shape[0]
-        if full or not self._cheap_route(x0):
-            return self._vae(self.latent_format.process_out(x0))
-        if self.ranking is not None and self.ranking.open:
-            return self.ranking(x0, self._vae(self.latent_format.process_out(x0)), self._cheap)
-        return self._cheap(x0)
+        routes = [] if full else self.routes(*x0.shape[-2:])
+        if not routes or (self.ranking is not None and self.ranking.failed):
+            return self._full(x0)
+        if self.ranking is None:  # an explicit size: the user's call, unchecked
+            return routes[0][1](x0)
+        if self.ranking.open:
+            return self.ranking(x0, self._full(x0), routes)
+        return routes[self.ranking.choice][1](x0)
 
-    def _cheap_route(self, x0):
-        """Whether the reward's copy takes a cheaper route than a full-size VAE decode (and the check allows it)."""
-        if self.ranking is not None and self.ranking.failed:
-            return False
-        return self.taesd is not None or tuple(self.reward_size(*x0.shape[-2:])) != tuple(x0.shape[-2:])
+    def routes(self, h, w):
+        """The cheap routes for the reward's copy of an (h, w) latent, cheapest first: [(label, fn(x0))]. VAE: the
+        downsampled latent (none when that is full size). TAESD: at the reward's size and, under "auto", also at the
+        full latent (a cheaper decoder with all the latent's detail), so the check can fall back to it."""
+        if (h, w) not in self._routes:
+            size = tuple(self.reward_size(h, w))
+            if self.taesd is None:
+                routes = [] if size == (h, w) else [(f"vae {size[0]}x{size[1]}", self._vae_small)]
+            else:
+                sizes = [size] + ([(h, w)] if self.reward_resolution == "auto" and size != (h, w) else [])
+                routes = [(f"taesd {a}x{b}", functools.partial(self._taesd, size=(a, b))) for a, b in sizes]
+            self._routes[(h, w)] = routes
+        return self._routes[(h, w)]
 
-    def _cheap(self, x0):
-        if self.taesd is not None:
-            return self._taesd(x0)
+    def _full(self, x0):
+        return self._vae(self.latent_format.process_out(x0))
+
+    def _vae_small(self, x0):
         return self._vae(self._shrink(self.latent_format.process_out(x0)))
 
     def _vae(self, z):
@@ -137,11 +152,10 @@ class LatentDecoder:
             cache["cpu"] = best[torch.channels_last] < PROBE_MARGIN * best[torch.contiguous_format]
         return cache["cpu"]
 
-    def _taesd(self, x0):
-        """The reward's copy through ComfyUI's tiny TAESD decoder, which reads model-space latents (as its latent
-        previews do); area downsampling commutes with the latent format's affine map, so the size rule is the same."""
-        x = x0 if tuple(self.reward_size(*x0.shape[-2:])) == tuple(x0.shape[-2:]) else F.interpolate(
-            x0, size=self.reward_size(*x0.shape[-2:]), mode="area")
+    def _taesd(self, x0, size):
+        """The reward's copy through ComfyUI's tiny TAESD decoder from the latent at `size`: TAESD reads model-space
+        latents (as its latent previews do), and area downsampling commutes with the latent format's affine map."""
+        x = x0 if tuple(size) == tuple(x0.shape[-2:]) else F.interpolate(x0, size=size, mode="area")
         p = next(self.taesd.parameters())
         img = self.taesd.decode(x.to(device=p.device, dtype=p.dtype))
         return ((img.float() + 1) / 2).clamp(0, 1).movedim(1, -1).to(x0.device)
@@ -161,19 +175,20 @@ def spearman(a, b):
 
 
 class RankingCheck:
-    """Keeps the reward's cheap copy (smaller decode or TAESD) only if, on the search's first ROWS candidates, the
-    reward ranks the cheap images as it ranks full-size ones: Spearman ≥ MIN_SPEARMAN and the same best candidate
-    (and the full-size scores are not all equal: a tie, e.g. a reward clamped at 0, measures nothing).
-    Until then candidates are decoded at full size (the first ROWS also the cheap way) and scored on the full-size
-    images, so those decisions are exact; afterwards the cheap route runs alone, or never if the check failed.
+    """Keeps a cheap route for the reward's copy (smaller decode or TAESD) only if, on the search's first ROWS
+    candidates, the reward ranks the cheap images as it ranks full-size ones: Spearman ≥ MIN_SPEARMAN and the same
+    best candidate (and the full-size scores are not all equal: a tie, e.g. a reward clamped at 0, measures nothing).
+    Given several routes (cheapest first) it measures each and keeps the first that passes (`choice`).
+    Until then candidates are decoded at full size (the first ROWS also every cheap way) and scored on the full-size
+    images, so those decisions are exact; afterwards the chosen route runs alone, or none if every route failed.
     It uses exactly the first ROWS candidates in evaluation order, so the decision does not depend on max_batch."""
 
     ROWS, MIN_SPEARMAN = 8, 0.95
 
     def __init__(self, reward, prompt):
         self.reward, self.prompt = reward, prompt or None
-        self.full, self.cheap = [], []
-        self.result = None  # {"spearman", "top1", "kept"} once decided
+        self.full, self.cheap = [], {}
+        self.result, self.choice = None, None  # result: {"spearman", "top1", "tied", "kept", "route", "routes"}
 
     @property
     def open(self):
@@ -183,18 +198,30 @@ class RankingCheck:
     def failed(self):
         return self.result is not None and not self.result["kept"]
 
-    def __call__(self, x0, full_images, cheap_fn):
+    def __call__(self, x0, full_images, routes):
+        """Score the first rows at full size and by every route [(label, fn(x0))]; decide once ROWS are in."""
         need = self.ROWS - len(self.full)
         with torch.no_grad():
             self.full += self.reward(full_images[:need], self.prompt).double().cpu().tolist()
-            self.cheap += self.reward(cheap_fn(x0[:need]), self.prompt).double().cpu().tolist()
+            for label, fn in routes:
+                self.cheap.setdefault(label, []).extend(
+                    self.reward(fn(x0[:need]), self.prompt).double().cpu().tolist())
         if len(self.full) >= self.ROWS:
-            a, b = torch.tensor(self.full), torch.tensor(self.cheap)
-            rho, top1 = spearman(a, b), int(a.argmax()) == int(b.argmax())
-            tied = bool((a == a[0]).all())  # one full-size score for all (e.g. a clamped reward): nothing measured
-            self.result = {"spearman": rho, "top1": top1, "tied": tied,
-                           "kept": rho >= self.MIN_SPEARMAN and top1 and not tied}
+            self._decide([label for label, _ in routes])
         return full_images
+
+    def _decide(self, labels):
+        a = torch.tensor(self.full)
+        tied = bool((a == a[0]).all())  # one full-size score for all (e.g. a clamped reward): nothing measured
+        rows = []
+        for label in labels:
+            b = torch.tensor(self.cheap[label])
+            rho, top1 = spearman(a, b), int(a.argmax()) == int(b.argmax())
+            rows.append({"route": label, "spearman": rho, "top1": top1,
+                         "kept": rho >= self.MIN_SPEARMAN and top1 and not tied})
+        self.choice = next((i for i, r in enumerate(rows) if r["kept"]), None)
+        pick = rows[self.choice if self.choice is not None else -1]  # the kept route, else the most faithful one
+        self.result = {**pick, "tied": tied, "routes": rows}
 
 
 def load_taesd(latent_format, device):

@@ -68,9 +68,10 @@ def _widget(widget, section, option):
     if widget == "reward_decoder":
         return io.Combo.Input(widget, options=[DEFAULT, *REWARD_DECODERS], default=DEFAULT,
                               tooltip="What decodes the candidates for the reward: vae = the search's VAE; taesd = "
-                                      "ComfyUI's tiny TAESD decoder (models/vae_approx/taef1_*; much cheaper, ranking "
-                                      "checked on the first candidates, see docs/performance.md). The output images "
-                                      "always use the VAE.")
+                                      "ComfyUI's tiny TAESD decoder (models/vae_approx/taef1_*; much cheaper). Under "
+                                      "auto it tries TAESD at the reward's size, then at the full latent, and keeps "
+                                      "the first that ranks the first 8 candidates as the VAE does (see "
+                                      "docs/performance.md). The output images always use the VAE.")
     if section == GLUE:
         return io.Combo.Input(widget, options=REWARD_RESOLUTIONS, default=DEFAULT,
                               tooltip="Size at which candidates are decoded for the reward: auto = the reward's own "

@@ -116,15 +116,18 @@ def _report_ranking_check(decoder, results):
     check = decoder.ranking.result if decoder.ranking is not None else None
     if check is None:
         return
+    skip = ("Set reward_decoder to 'vae' and reward_resolution to 'full'" if getattr(decoder, "taesd", None) is not None
+            else "Set reward_resolution to 'full'") + " to skip the check."
     for res in results:
         res.options["reward_ranking_check"] = dict(check)
         if check.get("tied"):
             res.warnings.append(
                 f"The reward gave the first {decoder.ranking.ROWS} candidates one and the same score at full size, "
                 "so the check of the cheap reward decode measured nothing and they were scored at full size from "
-                "then on. Set reward_resolution to 'full' to skip the check.")
+                f"then on. {skip}")
         elif not check["kept"]:
+            measured = "; ".join(f"{r['route']}: Spearman {r['spearman']:.2f}, same best: "
+                                 f"{'yes' if r['top1'] else 'no'}" for r in check["routes"])
             res.warnings.append(
                 f"The cheap reward decode did not keep the reward's ranking on the first {decoder.ranking.ROWS} "
-                f"candidates (Spearman {check['spearman']:.2f}, same best: {'yes' if check['top1'] else 'no'}), so "
-                "they were scored at full size from then on. Set reward_resolution to 'full' to skip the check.")
+                f"candidates ({measured}), so they were scored at full size from then on. {skip}")

@@ -46,7 +46,8 @@ def resolve_preset(name):
 #   reward_resolution: "auto" (the reward's own input size, full size for size-sensitive rewards), "full" (= 0, as
 #                      older reports wrote it) or N px (the reward's copy's longer side ≤ N); nodes/decoder.py
 #   reward_decoder:    "vae" (the search's VAE) or "taesd" (score through ComfyUI's tiny TAESD decoder from
-#                      models/vae_approx, when its files are there)
+#                      models/vae_approx, when its files are there; under auto at the reward's size, else at the
+#                      full latent, whichever the ranking check keeps first)
 GLUE_OPTIONS = {"reward_resolution": "auto", "reward_decoder": "vae"}
 REWARD_DECODERS = ("vae", "taesd")
 

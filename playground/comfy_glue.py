@@ -136,3 +136,14 @@ def load_learned_vae(path=DECODER):
     pictures approximately at the cost of a real convolutional decoder (the benches' learned-VAE world)."""
     sd = comfy.utils.load_torch_file(path, safe_load=True)
     return comfy.sd.VAE(sd=sd)
+
+
+def save_taesd_preview_file(out_path, path=DECODER):
+    """Write the learned decoder as ComfyUI's `models/vae_approx/taef1_decoder.safetensors` holds a TAESD decoder
+    (the bare decoder's keys, which read model-space latents: what latent previews and FlowSearch's
+    `"reward_decoder": "taesd"` load). Returns out_path."""
+    from safetensors.torch import save_file
+    sd = comfy.utils.load_torch_file(path, safe_load=True)
+    prefix = "taesd_decoder."
+    save_file({k[len(prefix):]: v.float().contiguous() for k, v in sd.items() if k.startswith(prefix)}, out_path)
+    return out_path

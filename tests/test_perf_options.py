@@ -139,10 +139,31 @@ def test_ranking_check_needs_both_the_spearman_and_the_same_best(env, cheap, kep
     Spearman ≥ 0.95 *and* the same best candidate."""
     calls = iter([torch.arange(8.0), torch.tensor(cheap, dtype=torch.float64)])
     check = env["dec"].RankingCheck(lambda images, prompt: next(calls), None)
-    check(torch.zeros(8, 16, 2, 2), torch.zeros(8, 16, 16, 3), lambda x0: x0)
+    check(torch.zeros(8, 16, 2, 2), torch.zeros(8, 16, 16, 3), [("cheap", lambda x0: x0)])
     rho = 1 - 6 * sum((i - c) ** 2 for i, c in enumerate(cheap)) / (8 * 63)     # Spearman without ties
     assert check.result["spearman"] == pytest.approx(rho) and check.result["kept"] is kept
     assert check.result["top1"] is (cheap[-1] == 7) and check.result["tied"] is False
+    assert check.choice == (0 if kept else None) and check.result["route"] == "cheap"
+
+
+@pytest.mark.parametrize("first,second,kept,choice", [
+    ([7, 6, 5, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5, 6, 7], [False, True], 1),   # the cheapest fails, the next keeps
+    ([0, 1, 2, 3, 4, 5, 6, 7], [7, 6, 5, 4, 3, 2, 1, 0], [True, False], 0),   # the cheapest passes: kept
+    ([1, 0, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7], [True, True], 0),    # both pass: the cheapest (first) wins
+    ([7, 6, 5, 4, 3, 2, 1, 0], [2, 1, 0, 3, 4, 5, 6, 7], [False, False], None),  # none passes: full size
+])
+def test_ranking_check_keeps_the_first_route_that_passes(env, first, second, kept, choice):
+    """With several cheap routes (cheapest first; TAESD at the reward's size, then at the full latent) the check
+    measures each on the same rows and keeps the first that passes, or none (then it reports the last route)."""
+    scores = {"full": torch.arange(8.0), "small": torch.tensor(first, dtype=torch.float64),
+              "large": torch.tensor(second, dtype=torch.float64)}
+    check = env["dec"].RankingCheck(lambda images, prompt: scores[images], None)
+    check(torch.zeros(8, 16, 2, 2), "full", [("small", lambda x0: "small"), ("large", lambda x0: "large")])
+    assert check.choice == choice and check.failed is (choice is None)
+    assert [r["route"] for r in check.result["routes"]] == ["small", "large"]
+    assert [r["kept"] for r in check.result["routes"]] == kept
+    assert check.result["route"] == ("small" if choice == 0 else "large")
+    assert check.result["kept"] is (choice is not None)
 
 
 def test_auto_rule_smallest_decode_not_smaller(env):
@@ -275,11 +296,32 @@ def test_taesd_reward_decoder_scores_through_comfy_taesd(env, taef1_dir, monkeyp
     monkeypatch.setattr(TAESD, "decode", lambda self, x: (self is not vae_net and taesd_calls.append(tuple(x.shape)),
                                                           real_t(self, x))[1])
     (img, _, cand, *_), rep = run(env, px=128, options='{"reward_decoder": "taesd"}', reward=sized(env, 48))
-    assert taesd_calls and all(s[-2:] == (6, 6) for s in taesd_calls)    # the reward's copy: TAESD, auto size
+    sizes = [s[-2:] for s in taesd_calls]                                # the reward's copy: TAESD at auto size,
+    assert set(sizes) <= {(6, 6), (16, 16)} and (6, 6) in sizes           # and at the full latent as a fallback
+    check = rep["searches"][0]["options"]["reward_ranking_check"]
+    assert [r["route"] for r in check["routes"]] == ["taesd 6x6", "taesd 16x16"]
+    rows = {hw: sum(s[0] for s in taesd_calls if s[-2:] == hw) for hw in ((6, 6), (16, 16))}
+    assert not check["kept"] and rows == {(6, 6): 8, (16, 16): 8}   # random pair: both measured on 8 rows, refused
+    warning = next(w for w in rep["searches"][0]["warnings"] if "did not keep" in w)
+    assert "taesd 6x6: Spearman" in warning and "taesd 16x16: Spearman" in warning
+    assert "Set reward_decoder to 'vae' and reward_resolution to 'full'" in warning  # the fix that skips the check
     assert len(vae_calls) >= 2 and img.shape == (1, 128, 128, 3)          # outputs (and the check's rows): VAE
     assert rep["searches"][0]["options"]["reward_decoder"] == "taesd"
     (_, _, _, *_), rep_vae = run(env, px=128, reward=sized(env, 48))
     assert "reward_decoder" not in rep_vae["searches"][0]["options"]       # off by default
+
+
+def test_taesd_routes_per_reward_resolution(env, taef1_dir):
+    """TAESD's routes, cheapest first: auto tries the reward's size, then the full latent; an explicit size is only
+    that size (the user's call, unchecked); "full" is the full latent. The VAE has one route, and none at full size."""
+    def routes(res, decoder="taesd", size=48):
+        d = env["glue"].LatentDecoder(env["vae"], env["model"], reward_resolution=res, input_size=size,
+                                      reward_decoder=decoder)
+        return [label for label, _ in d.routes(16, 16)]
+    assert routes("auto") == ["taesd 6x6", "taesd 16x16"]
+    assert routes("auto", size=256) == ["taesd 16x16"]                  # the image is not larger: one route
+    assert routes(64) == ["taesd 8x8"] and routes("full") == ["taesd 16x16"]
+    assert routes("auto", "vae") == ["vae 6x6"] and routes("full", "vae") == [] and routes("auto", "vae", 256) == []
 
 
 def test_taesd_reward_decoder_without_the_file_names_it(env, monkeypatch):
@@ -294,16 +336,18 @@ def test_taesd_reward_decoder_without_the_file_names_it(env, monkeypatch):
 def test_ranking_check_outcome_reaches_the_report(env, kept):
     """The cheap decode's check is in every search's options; a fallback to full size is a warning on the node."""
     from types import SimpleNamespace
-    check = SimpleNamespace(ROWS=8, result={"spearman": 0.99 if kept else 0.31, "top1": kept, "kept": kept})
+    row = {"route": "vae 8x8", "spearman": 0.99 if kept else 0.31, "top1": kept, "kept": kept}
+    check = SimpleNamespace(ROWS=8, result={**row, "tied": False, "routes": [row]})
     results = [SimpleNamespace(options={}, warnings=[]) for _ in range(2)]
     env["glue"]._report_ranking_check(SimpleNamespace(ranking=check), results)
     for res in results:
         assert res.options["reward_ranking_check"]["kept"] is kept
         assert bool(res.warnings) is (not kept)
     if not kept:
-        assert "Spearman 0.31, same best: no" in results[0].warnings[0] and "'full'" in results[0].warnings[0]
+        assert "vae 8x8: Spearman 0.31, same best: no" in results[0].warnings[0]
+        assert "Set reward_resolution to 'full' to skip" in results[0].warnings[0]
     tied = [SimpleNamespace(options={}, warnings=[])]
-    check.result = {"spearman": 1.0, "top1": True, "tied": True, "kept": False}
+    check.result = {"spearman": 1.0, "top1": True, "tied": True, "kept": False, "routes": [row]}
     env["glue"]._report_ranking_check(SimpleNamespace(ranking=check), tied)
     assert len(tied[0].warnings) == 1 and "same score at full size" in tied[0].warnings[0]
     assert "Spearman" not in tied[0].warnings[0]

@@ -117,6 +117,61 @@ def test_the_ranking_check_decides_by_the_measured_agreement_on_playground_candi
     assert set(seen) == {True, False}, seen
 
 
+@pytest.fixture
+def learned_taef1(pg, tmp_path, monkeypatch):
+    """The learned decoder as models/vae_approx/taef1_decoder.safetensors (ComfyUI's preview file layout), visible
+    only to this test: what `"reward_decoder": "taesd"` loads through comfy.taesd."""
+    import folder_paths
+    pg["glue"].save_taesd_preview_file(str(tmp_path / "taef1_decoder.safetensors"))
+    real_list, real_path = folder_paths.get_filename_list, folder_paths.get_full_path
+    monkeypatch.setattr(folder_paths, "get_filename_list",
+                        lambda kind: ["taef1_decoder.safetensors"] if kind == "vae_approx" else real_list(kind))
+    monkeypatch.setattr(folder_paths, "get_full_path", lambda kind, name: str(tmp_path / name)
+                        if kind == "vae_approx" else real_path(kind, name))
+    return tmp_path
+
+
+def test_taesd_route_falls_back_to_the_full_latent_and_keeps_the_ranking(pg, learned_taef1, tmp_path):
+    """`"reward_decoder": "taesd"` under auto on real playground candidates (exact codec as the VAE, the learned
+    decoder as ComfyUI's TAESD, a 64 px reward): the check measures TAESD at the reward's size (8×8 latent) and at
+    the full latent on the same 8 rows, each route's figures equal an independent scoring, and the full latent keeps
+    the ranking in most searches where the 8×8 route does not (bench/reward_agreement.py: Spearman 0.97 vs 0.60)."""
+    import comfy.latent_formats
+    from types import SimpleNamespace
+    import importlib
+    sampling = importlib.import_module("comfyui_flowsearch.sampling")
+    harness = importlib.import_module("comfyui_flowsearch.playground.harness")
+    import tiny_rewards
+    reward = importlib.import_module("comfyui_flowsearch.rewards").load_reward(
+        "pickscore", tiny_rewards.clip_at_size(64, tmp_path))
+    play, vae = harness.Playground(), pg["glue"].PlaygroundVAE()
+    patcher = SimpleNamespace(model=SimpleNamespace(latent_format=comfy.latent_formats.Flux()))
+    kept = {"taesd 8x8": 0, "taesd 16x16": 0}
+    chosen = []
+    for case in harness.cases(6, seed=7):
+        x0 = sampling.search(play.denoiser(case), play.reward(case), play.shape, method="bon", nfe_budget=100,
+                             seed=case[1], n=10, **harness.SETTINGS).candidates
+        prompt = pg["world"].caption(case[0])
+        dec = pg["dec"].LatentDecoder(vae, patcher, reward_resolution="auto", input_size=64, reward_decoder="taesd",
+                                      check=(reward, prompt))
+        first, rest = dec(x0[:8]), dec(x0[8:])
+        got = dec.ranking.result
+        with torch.no_grad():
+            full = reward(dec(x0[:8], full=True), prompt).double()
+            for row, fn in zip(got["routes"], (lambda z: dec._taesd(z, (8, 8)), lambda z: dec._taesd(z, (16, 16)))):
+                cheap = reward(fn(x0[:8]), prompt).double()
+                rho, top1 = pg["dec"].spearman(full, cheap), int(full.argmax()) == int(cheap.argmax())
+                assert row["spearman"] == pytest.approx(rho, abs=1e-9) and row["top1"] == top1
+                assert row["kept"] == (rho >= 0.95 and top1)
+                kept[row["route"]] += row["kept"]
+        assert first.shape == (8, 128, 128, 3)                         # the check's rows: full size
+        size = {0: 64, 1: 128, None: 128}[dec.ranking.choice]
+        assert rest.shape == (2, size, size, 3)
+        chosen.append(got["route"] if got["kept"] else None)
+    assert kept["taesd 16x16"] >= 5 and kept["taesd 16x16"] > kept["taesd 8x8"], (kept, chosen)
+    assert "taesd 16x16" in chosen
+
+
 def test_training_smoke_lowers_the_loss_reproducibly(tmp_path):
     from playground import train_decoder
     args = ["--steps", "12", "--batch", "4", "--crop", "4", "--lr", "1e-2", "--threads", "1"]
