@@ -123,7 +123,7 @@ def reward_folder(tiny, folder, tmp):
     return tiny / folder
 
 
-def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs):
+def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs, preset="RBF (paper)"):
     name = plan.split(":")[0] if plan.startswith("playground") else "tiny"
     env = worlds[name]
     kind, folder, px, budget, steps = plan.split(":")[-5:]
@@ -135,9 +135,9 @@ def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs):
             opts = {**opts, **getattr(env, "auto_options", {})}
         per = []
         if seeds > 1:
-            one_search(env, reward, px, budget, steps, 0, mb, opts, before)  # warm-up (and the layout probe)
+            one_search(env, reward, px, budget, steps, 0, mb, opts, before, preset=preset)  # warm-up (and the layout probe)
         for seed in range(seeds):
-            per.append(one_search(env, reward, px, budget, steps, seed, mb, opts, before))
+            per.append(one_search(env, reward, px, budget, steps, seed, mb, opts, before, preset=preset))
         rows.append({"plan": plan, "world": name, "options": opts, "reward_kind": kind, "input_size": reward.input_size, "px": px,
                      "budget": budget, "config": label, "s_per_nfe": ce.median([p["s_per_nfe"] for p in per]),
                      "ranking_check": [p["ranking_check"] for p in per],
@@ -147,7 +147,7 @@ def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs):
     return rows
 
 
-def one_search(env, reward, px, budget, steps, seed, max_batch, options, before):
+def one_search(env, reward, px, budget, steps, seed, max_batch, options, before, *, preset):
     """One node run: s/NFE without the node's final decodes (the last 2 decode calls: best image, candidates).
     before: True = the official profile's glue; an int k = the check's route k forced (forced_route)."""
     calls, dec = timed_decode_shapes(env)
@@ -158,7 +158,7 @@ def one_search(env, reward, px, budget, steps, seed, max_batch, options, before)
     try:
         with ctx:
             t0 = time.perf_counter()
-            out = env.sn.FlowSearch.execute(env.model, env.cond, latent, env.vae, reward, seed, "RBF (paper)",
+            out = env.sn.FlowSearch.execute(env.model, env.cond, latent, env.vae, reward, seed, preset,
                                             steps, env.interpolant, budget, env.prompt, max_batch, 0, 0.0,
                                             ce.json.dumps(options))
             wall = time.perf_counter() - t0
@@ -183,6 +183,7 @@ def main():
     ap.add_argument("--force-route", type=int, nargs="*", default=[],
                     help="also rows with the ranking check's route K forced (experiment: the reward a skipped check "
                          "would give; routes are the TAESD ones in world playground-ae: 0 = reward size, 1 = full latent)")
+    ap.add_argument("--preset", default="RBF (paper)", help="FlowSearch preset (default: the paper's RBF)")
     ap.add_argument("--configs", default="", help="comma-separated config labels to run (default: all)")
     ap.add_argument("--smoke", action="store_true", help="1 seed, 10-12 NFE in 4 steps: 128 px CLIP-FlanT5 (tiny), "
                                                              "64 px PickScore on the playground and playground-ae (CI)")
@@ -206,7 +207,7 @@ def main():
         worlds["playground-ae"] = playground_ae_world(env, worlds["playground"], tmp)
     rows = []
     for plan in a.plans:
-        rows += run_plan(worlds, env.rw, tiny, plan, a.seeds, tmp, configs)
+        rows += run_plan(worlds, env.rw, tiny, plan, a.seeds, tmp, configs, a.preset)
     summary = []
     for plan in a.plans:
         by = {r["config"]: r for r in rows if r["plan"] == plan}
@@ -218,7 +219,8 @@ def main():
                         "reward_gap": (by["ours auto"]["reward_mean"] - full) / (abs(full) or 1.0)})
     attr = env.ip.node_module("decoder").PROBE_ATTR
     probe = {k: getattr(w.vae, attr, {}) for k, w in worlds.items()}
-    res = {"machine": env.machine(), "seeds": a.seeds, "rows": rows, "summary": summary, "cpu_layout_probe": probe,
+    res = {"machine": env.machine(), "preset": a.preset, "seeds": a.seeds, "rows": rows, "summary": summary,
+           "cpu_layout_probe": probe,
            "command": "bench/cost_per_nfe.py " + " ".join(sys.argv[1:])}
     ce.save("cost_per_nfe", res)
     print(f"machine: {res['machine']}; CPU decode layout probe (channels-last chosen?): {probe}")
