@@ -257,6 +257,11 @@ def _summary_text(report):
              f"best reward {report['best_reward']:.4g} · {report['seconds']:.1f} s"]
     for name, d in report.get("reward_details", {}).items():
         lines += [_detail_line(name, i, row) for i, row in enumerate(d["best"])]
+    check = report["searches"][0].get("options", {}).get("reward_ranking_check") or {}
+    if check.get("kept"):  # one check per node run (its decoder is shared by the batch's searches)
+        decoder, size = check["route"].split()
+        lines.append(f"reward copies: {decoder} from the {size} latent (ranking check: Spearman "
+                     f"{check['spearman']:.2f}, same best)")
     for i, run in enumerate(report["searches"]):
         scores = ", ".join("—" if r is None else f"{r:.4g}" for r in run["candidate_rewards"])
         lines.append(f"search {i}: chosen #{run['chosen']} of [{scores}]")

@@ -354,3 +354,19 @@ def test_ranking_check_outcome_reaches_the_report(env, kept):
     untouched = [SimpleNamespace(options={}, warnings=[])]
     env["glue"]._report_ranking_check(SimpleNamespace(ranking=None), untouched)
     assert untouched[0].options == {} and untouched[0].warnings == []
+
+
+def test_the_node_text_names_the_kept_route(env):
+    """After a run whose check kept a cheap route, the node's text says which one scored the candidates; a failed
+    check says nothing there (its warning does), and a run without a check has no such line."""
+    summary = env["sn"]._summary_text
+    def report(check):
+        run = {"method": "rbf", "candidate_rewards": [0.5], "chosen": 0, "options": {}}
+        if check is not None:
+            run["options"]["reward_ranking_check"] = check
+        return {"searches": [run], "nfe": 10, "budget": 10, "best_reward": 0.5, "seconds": 1.0, "warnings": []}
+    kept = {"route": "taesd 16x16", "spearman": 0.976, "top1": True, "tied": False, "kept": True, "routes": []}
+    assert "reward copies: taesd from the 16x16 latent (ranking check: Spearman 0.98, same best)" in summary(
+        report(kept))
+    assert "reward copies" not in summary(report({**kept, "kept": False}))
+    assert "reward copies" not in summary(report(None))
