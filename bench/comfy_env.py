@@ -178,6 +178,17 @@ class ComfyEnv:
                 r.__class__ = cls
 
 
+def learned_taef1(folder):
+    """Write the learned playground decoder as <folder>/taef1_decoder.safetensors (ComfyUI's preview layout) and put
+    folder first among ComfyUI's vae_approx paths, where `"reward_decoder": "taesd"` looks for taef1 files."""
+    import importlib
+    import folder_paths
+    os.makedirs(folder, exist_ok=True)
+    importlib.import_module("comfyui_flowsearch.playground.comfy_glue").save_taesd_preview_file(
+        os.path.join(folder, "taef1_decoder.safetensors"))
+    folder_paths.add_model_folder_path("vae_approx", folder, is_default=True)
+
+
 @contextlib.contextmanager
 def before_fixes(glue):
     """The glue as it was before the performance pass (docs/performance.md): contiguous (NCHW) CPU decodes and a

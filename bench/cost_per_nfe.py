@@ -42,8 +42,9 @@ PROMPT = "a photo of a red cat"
 PLANS = ["vqascore:tiny-clip-flant5:256:40:10", "clip_score:tiny-clip:512:20:5",
          "playground:pickscore:tiny-clip-64:128:100:10", "playground:pickscore:tiny-clip-32:128:100:10"]
 PG_CAPTION = "three red squares, two blue crosses and one green square"
-CONFIGS = [("official", 1, {"reward_resolution": "full"}, True), ("ours auto", 0, {}, False),
-           ("ours full", 0, {"reward_resolution": "full"}, False)]
+# (label, max_batch, options, glue(world) → context the searches run in: None = the node as it is)
+CONFIGS = [("official", 1, {"reward_resolution": "full"}, lambda w: ce.before_fixes(w.glue)),
+           ("ours auto", 0, {}, None), ("ours full", 0, {"reward_resolution": "full"}, None)]
 
 
 def timed_decode_shapes(env):
@@ -80,7 +81,6 @@ def playground_world(env):
 def playground_ae_world(env, pg, tmp):
     """The playground with the FLUX-AE cost stand-in as its VAE and the learned decoder as ComfyUI's TAESD file."""
     import importlib
-    import folder_paths
     import gpu_bench
     glue = importlib.import_module("comfyui_flowsearch.playground.comfy_glue")
     ae = gpu_bench.flux_vae("cpu")
@@ -92,10 +92,7 @@ def playground_ae_world(env, pg, tmp):
             ae.decode(samples_in)
             return super().decode(samples_in, *a, **k)
 
-    approx = os.path.join(tmp, "vae_approx")
-    os.makedirs(approx, exist_ok=True)
-    glue.save_taesd_preview_file(os.path.join(approx, "taef1_decoder.safetensors"))
-    folder_paths.add_model_folder_path("vae_approx", approx, is_default=True)
+    ce.learned_taef1(os.path.join(tmp, "vae_approx"))
     return types.SimpleNamespace(**{**vars(pg), "name": "playground-ae", "vae": AECostVAE(),
                                     "auto_options": {"reward_decoder": "taesd"}})
 
@@ -130,14 +127,14 @@ def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs, preset="RBF (paper)"):
     px, budget, steps = int(px), int(budget), int(steps)
     reward = rw.load_reward(kind, reward_folder(tiny, folder, tmp))
     rows = []
-    for label, mb, opts, before in configs:
+    for label, mb, opts, glue in configs:
         if label == "ours auto" or label.startswith("forced"):
             opts = {**opts, **getattr(env, "auto_options", {})}
         per = []
         if seeds > 1:
-            one_search(env, reward, px, budget, steps, 0, mb, opts, before, preset=preset)  # warm-up (and the layout probe)
+            one_search(env, reward, px, budget, steps, 0, mb, opts, glue, preset=preset)  # warm-up (and the layout probe)
         for seed in range(seeds):
-            per.append(one_search(env, reward, px, budget, steps, seed, mb, opts, before, preset=preset))
+            per.append(one_search(env, reward, px, budget, steps, seed, mb, opts, glue, preset=preset))
         rows.append({"plan": plan, "world": name, "options": opts, "reward_kind": kind, "input_size": reward.input_size, "px": px,
                      "budget": budget, "config": label, "s_per_nfe": ce.median([p["s_per_nfe"] for p in per]),
                      "ranking_check": [p["ranking_check"] for p in per],
@@ -147,12 +144,11 @@ def run_plan(worlds, rw, tiny, plan, seeds, tmp, configs, preset="RBF (paper)"):
     return rows
 
 
-def one_search(env, reward, px, budget, steps, seed, max_batch, options, before, *, preset):
+def one_search(env, reward, px, budget, steps, seed, max_batch, options, glue, *, preset):
     """One node run: s/NFE without the node's final decodes (the last 2 decode calls: best image, candidates).
-    before: True = the official profile's glue; an int k = the check's route k forced (forced_route)."""
+    glue: None, or world → the context the search runs in (the official profile's glue, a forced route)."""
     calls, dec = timed_decode_shapes(env)
-    ctx = (forced_route(env.dec, before) if before is not True and before is not False else
-           ce.before_fixes(env.glue) if before else ce.contextlib.nullcontext())
+    ctx = glue(env) if glue else ce.contextlib.nullcontext()
     latent = {"samples": torch.zeros(1, 16, px // 8, px // 8)}
     env.vae.decode = dec
     try:
@@ -191,8 +187,8 @@ def main():
     if a.smoke:
         a.seeds, a.plans = 1, ["vqascore:tiny-clip-flant5:128:12:4", "playground:pickscore:tiny-clip-64:128:12:4",
                                "playground-ae:pickscore:tiny-clip-64:128:10:4"]
-    configs = CONFIGS + ([(f"ours {a.explicit}px", 0, {"reward_resolution": a.explicit}, False)] if a.explicit else [])
-    configs += [(f"forced {k}", 0, {}, k) for k in a.force_route]
+    configs = CONFIGS + ([(f"ours {a.explicit}px", 0, {"reward_resolution": a.explicit}, None)] if a.explicit else [])
+    configs += [(f"forced {k}", 0, {}, lambda w, k=k: forced_route(w.dec, k)) for k in a.force_route]
     if a.configs:
         configs = [c for c in configs if c[0] in a.configs.split(",")]
     env = ce.ComfyEnv(threads=a.threads)

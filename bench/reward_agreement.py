@@ -112,7 +112,7 @@ def tiny_world(env, rw, px, n_groups, per, steps, clip_dirs):
 def playground_world(env, rw, n_groups, per, clip_dirs, counter_steps):
     import comfy.latent_formats
     import sampling
-    from playground.comfy_glue import PlaygroundVAE, load_learned_vae, save_taesd_preview_file
+    from playground.comfy_glue import PlaygroundVAE, load_learned_vae
     from playground.harness import SETTINGS, Playground, cases
     from playground import counter as pg_counter, world
     pg = Playground()
@@ -135,10 +135,7 @@ def playground_world(env, rw, n_groups, per, clip_dirs, counter_steps):
     rows, dec = [], env.ip.node_module("decoder")
     # the exact pixel codec, the learned TAESD-architecture decoder of the same latent (a real conv decoder), and
     # the codec scored through ComfyUI's TAESD route with the learned decoder as models/vae_approx/taef1_decoder
-    import folder_paths
-    approx = tempfile.mkdtemp(prefix="flowsearch_vae_approx_")
-    save_taesd_preview_file(os.path.join(approx, "taef1_decoder.safetensors"))
-    folder_paths.add_model_folder_path("vae_approx", approx, is_default=True)
+    ce.learned_taef1(tempfile.mkdtemp(prefix="flowsearch_vae_approx_"))
     worlds = (("playground", PlaygroundVAE(), "vae"), ("playground + learned decoder", load_learned_vae(), "vae"),
               ("playground, TAESD route", PlaygroundVAE(), "taesd"),
               ("playground, TAESD route", PlaygroundVAE(), "taesd full latent"))

@@ -33,3 +33,18 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def comfy_inproc():
     return InProcess()
+
+
+@pytest.fixture
+def vae_approx_dir(tmp_path, monkeypatch):
+    """A temporary models/vae_approx holding exactly the files a test writes into the returned folder (as
+    taef1_decoder.safetensors, what `"reward_decoder": "taesd"` and latent previews load), visible only to it."""
+    import folder_paths
+    folder = tmp_path / "vae_approx"
+    folder.mkdir()
+    real_list, real_path = folder_paths.get_filename_list, folder_paths.get_full_path
+    monkeypatch.setattr(folder_paths, "get_filename_list", lambda kind: sorted(p.name for p in folder.iterdir())
+                        if kind == "vae_approx" else real_list(kind))
+    monkeypatch.setattr(folder_paths, "get_full_path", lambda kind, name: str(folder / name)
+                        if kind == "vae_approx" else real_path(kind, name))
+    return folder

@@ -270,21 +270,15 @@ def test_cpu_memory_policy_loads_the_group_once(env, monkeypatch):
 
 
 @pytest.fixture
-def taef1_dir(tmp_path, monkeypatch):
+def taef1_dir(vae_approx_dir):
     """A random-weight models/vae_approx/taef1_decoder.safetensors, visible only to this test."""
-    import folder_paths
     from comfy.taesd.taesd import TAESD
     from safetensors.torch import save_file
     dec = TAESD(latent_channels=16).taesd_decoder   # comfy's ops leave weights uninitialised: fill them
     g = torch.Generator().manual_seed(0)
     sd = {k: torch.randn(v.shape, generator=g) * 0.05 for k, v in dec.state_dict().items()}
-    save_file(sd, str(tmp_path / "taef1_decoder.safetensors"))
-    real_list, real_path = folder_paths.get_filename_list, folder_paths.get_full_path
-    monkeypatch.setattr(folder_paths, "get_filename_list",
-                        lambda kind: ["taef1_decoder.safetensors"] if kind == "vae_approx" else real_list(kind))
-    monkeypatch.setattr(folder_paths, "get_full_path", lambda kind, name: str(tmp_path / name)
-                        if kind == "vae_approx" else real_path(kind, name))
-    return tmp_path
+    save_file(sd, str(vae_approx_dir / "taef1_decoder.safetensors"))
+    return vae_approx_dir
 
 
 def test_taesd_reward_decoder_scores_through_comfy_taesd(env, taef1_dir, monkeypatch):

@@ -118,17 +118,11 @@ def test_the_ranking_check_decides_by_the_measured_agreement_on_playground_candi
 
 
 @pytest.fixture
-def learned_taef1(pg, tmp_path, monkeypatch):
+def learned_taef1(pg, vae_approx_dir):
     """The learned decoder as models/vae_approx/taef1_decoder.safetensors (ComfyUI's preview file layout), visible
     only to this test: what `"reward_decoder": "taesd"` loads through comfy.taesd."""
-    import folder_paths
-    pg["glue"].save_taesd_preview_file(str(tmp_path / "taef1_decoder.safetensors"))
-    real_list, real_path = folder_paths.get_filename_list, folder_paths.get_full_path
-    monkeypatch.setattr(folder_paths, "get_filename_list",
-                        lambda kind: ["taef1_decoder.safetensors"] if kind == "vae_approx" else real_list(kind))
-    monkeypatch.setattr(folder_paths, "get_full_path", lambda kind, name: str(tmp_path / name)
-                        if kind == "vae_approx" else real_path(kind, name))
-    return tmp_path
+    pg["glue"].save_taesd_preview_file(str(vae_approx_dir / "taef1_decoder.safetensors"))
+    return vae_approx_dir
 
 
 def test_taesd_route_falls_back_to_the_full_latent_and_keeps_the_ranking(pg, learned_taef1, tmp_path):
